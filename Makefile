@@ -30,9 +30,13 @@ test: setup
 	$(BIN)/python -m pytest
 
 test-fast: setup
-	$(BIN)/python -m pytest tests -m "not slow"
+	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/book
 
+# Open .md chapters as notebooks by default, for this environment only (no user settings touched).
+LAB_OVERRIDES = $(VENV)/share/jupyter/lab/settings/overrides.json
 lab: setup
+	mkdir -p $(dir $(LAB_OVERRIDES))
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab notebooks
 
 clean:
