@@ -12,4 +12,19 @@ One module per concept (see ``book/notation.md`` for the names used everywhere):
 Importing genlib does no work and touches no network: submodules load on use.
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+_SUBMODULES = ("cli", "course", "data", "mixture", "recipes", "train", "viz")
+
+
+def __getattr__(name: str):
+    """``genlib.train`` etc. work after a bare ``import genlib``: submodules load on first use."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"genlib.{name}")
+    raise AttributeError(f"module 'genlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES])

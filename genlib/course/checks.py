@@ -81,6 +81,10 @@ def compare(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6,
     if np.issubdtype(val.dtype, np.floating) and np.isnan(val).any() and not np.isnan(exp).any():
         return f"{where} contains NaN at {int(np.isnan(val).sum())} positions; the reference " \
                f"has none (a log of zero or of a negative number? a division by zero?)"
+    if np.issubdtype(val.dtype, np.floating) and np.isinf(val).any() and not np.isinf(exp).any():
+        return f"{where} is infinite at {int(np.isinf(val).sum())} positions; the reference " \
+               f"is finite everywhere (an exp that underflowed to 0 before a log? work in log " \
+               f"space with torch.logsumexp)"
     if not np.allclose(val, exp, rtol=rtol, atol=atol, equal_nan=True):
         diff = np.abs(val.astype(np.float64) - exp.astype(np.float64))
         i = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.ndim else ()
@@ -102,11 +106,12 @@ def compare(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6,
 
 def check_function(student: Callable, reference: Callable, inputs: Iterable[Sequence[Any]], *,
                    name: str | None = None, rtol: float = 1e-5, atol: float = 1e-6,
-                   verbose: bool = True) -> int:
+                   verbose: bool = True) -> None:
     """Check ``student(*args)`` against ``reference(*args)`` on every ``args`` in ``inputs``.
 
     Raises :class:`ExerciseError` with a sentence saying what is wrong and on which input;
-    returns the number of inputs checked (and prints a line) when all agree.
+    prints one line saying how many inputs agreed when all do (returns None, so a check cell
+    shows only that line).
     """
     if not callable(student):
         raise TypeError(f"student must be a function, got {_describe(student)}")
@@ -138,4 +143,3 @@ def check_function(student: Callable, reference: Callable, inputs: Iterable[Sequ
             )
     if verbose:
         print(f"Correct: {label} matches the reference on {len(cases)} input(s).")
-    return len(cases)
