@@ -226,7 +226,7 @@ def grid_figsize(
     nrow: int = 8,
     padding: int = 2,
     cell_inches: float = 1.0,
-    max_width_inches: float = 12.0,
+    max_width_inches: float = 7.0,
     title: bool = False,
 ) -> tuple[float, float]:
     """Figure size (inches) that :func:`save_grid` uses for ``n`` images of ``height x width``.
@@ -260,7 +260,7 @@ def grid_figure(
     padding: int = 2,
     pad_value: float = 1.0,
     cell_inches: float = 1.0,
-    max_width_inches: float = 12.0,
+    max_width_inches: float = 7.0,
     dpi: float = 150,
 ) -> Figure:
     """A standalone :class:`~matplotlib.figure.Figure` (not managed by pyplot) of the grid.
@@ -311,7 +311,7 @@ def show_images(
     padding: int = 2,
     pad_value: float = 1.0,
     cell_inches: float = 1.0,
-    max_width_inches: float = 12.0,
+    max_width_inches: float = 7.0,
 ) -> Axes:
     """Show a batch ``(N, C, H, W)`` / ``(N, H, W)`` as one grid; returns the Axes.
 
@@ -362,7 +362,7 @@ def save_grid(
     padding: int = 2,
     pad_value: float = 1.0,
     cell_inches: float = 1.0,
-    max_width_inches: float = 12.0,
+    max_width_inches: float = 7.0,
     dpi: float = 150,
 ) -> Path:
     """Write the grid of ``images`` to the PNG file ``path``; returns the path.

@@ -191,15 +191,19 @@ def test_save_grid_pixel_size_follows_figsize_and_dpi(tmp_path):
 
 
 def test_save_grid_default_is_legible_and_capped_in_width(tmp_path):
-    x = torch.rand(64, 1, 28, 28)
-    # 8 x 8 MNIST digits: 242 grid pixels, each digit 1 inch = 150 px along its 28 pixels
-    path = save_grid(x, tmp_path / "mnist.png", title="64 digits")
+    x = torch.rand(16, 1, 28, 28)
+    # 4 x 4 MNIST digits: 122 grid pixels, each digit 1 inch = 150 px along its 28 pixels
+    path = save_grid(x, tmp_path / "mnist.png", nrow=4, title="16 digits")
     w, h = Image.open(path).size
-    assert w == round(242 / 28 * 150) == 1296
-    assert h == 1296 + 60
-    # 100 images in rows of 20 would be 21.5 inches: shrunk to 12 inches (1800 px)
+    assert w == round(122 / 28 * 150) == 654
+    assert h == 654 + 60
+    # 8 x 8 digits would be 8.6 inches and 20 per row 21.5 inches: both are shrunk to the
+    # default cap of 7 inches (1050 px), the width of the book's text column, so a figure is
+    # never scaled down (and its labels never shrink) when the book shows it
+    square = save_grid(torch.rand(64, 1, 28, 28), tmp_path / "square.png")
+    assert Image.open(square).size == (1050, 1050)
     wide = save_grid(torch.rand(100, 1, 28, 28), tmp_path / "wide.png", nrow=20)
-    assert Image.open(wide).size[0] == 1800
+    assert Image.open(wide).size[0] == 1050
 
 
 def test_save_grid_pixels_are_the_grid_upscaled(tmp_path):
