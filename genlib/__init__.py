@@ -3,6 +3,8 @@
 One module per concept (see ``book/notation.md`` for the names used everywhere):
 
 - :mod:`genlib.data`     embedded datasets, online loaders, batch iterators
+- :mod:`genlib.prob`     densities, divergences, sampling, Monte Carlo with standard errors
+- :mod:`genlib.metrics`  sample-quality metrics as estimators, with a shipped digit classifier
 - :mod:`genlib.train`    seeding, devices, the training loop, EMA, checkpoints, DDP
 - :mod:`genlib.viz`      image grids, curves, 2D densities, widgets with static twins
 - :mod:`genlib.mixture`  Gaussian mixtures fitted by EM (chapter 1's first model)
@@ -16,7 +18,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("cli", "course", "data", "mixture", "recipes", "train", "viz")
+_SUBMODULES = ("cli", "course", "data", "metrics", "mixture", "prob", "recipes", "train", "viz")
 
 
 def __getattr__(name: str):

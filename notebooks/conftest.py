@@ -2,9 +2,10 @@
 
 How it works (``pytest`` collects ``notebooks/`` before ``tests/``, see pyproject.toml):
 
-1. Each jupytext MyST chapter ``notebooks/NN-slug/*.md`` is converted to ``.ipynb`` under
-   ``_build/nbtest/`` and handed to nbval, which runs it cell by cell in one kernel
-   (``--nbval-lax``: a cell fails only if it raises; outputs are not compared).
+1. Each jupytext MyST chapter ``notebooks/NN-slug/*.md`` is read with jupytext and handed to
+   nbval, which runs it cell by cell in one kernel started in the chapter's folder
+   (``--nbval-lax``: a cell fails only if it raises; outputs are not compared). Test ids are the
+   source paths, so ``pytest notebooks/02-probability/03-sampling.md`` runs one section.
 2. After the last cell, one extra item, ``budget``, checks the whole notebook ran within the
    per-notebook time budget (``GENLIB_NOTEBOOK_BUDGET_S``, default 300 s, the kit's promise
    for a laptop CPU) and, if every cell passed, saves the executed notebook - outputs and widget
@@ -25,11 +26,11 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import nbval.plugin
 import pytest
 from nbval.plugin import IPyNbCell, IPyNbFile
 
 ROOT = Path(__file__).resolve().parent.parent
-NBTEST_DIR = ROOT / "_build" / "nbtest"
 EXECUTED_DIR = ROOT / "_build" / "executed"
 DEFAULT_BUDGET_S = 300.0
 
@@ -79,17 +80,31 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if not is_chapter_notebook(file_path):
         return None
-    source = file_path.resolve()
-    rel = source.relative_to(ROOT)
-    target = NBTEST_DIR / rel.with_suffix(".ipynb")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(source)
+    return ChapterNotebook.from_parent(parent, path=file_path,
+                                       source=file_path.resolve().relative_to(ROOT))
+
+
+def read_chapter(path: Path) -> nbformat.NotebookNode:
+    """The MyST chapter as a notebook, tagged with its source path and the sha256 of its bytes."""
+    path = Path(path).resolve()
+    nb = jupytext.read(path)
     nb.metadata["genlib"] = {
-        "source": rel.as_posix(),
-        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "source": path.relative_to(ROOT).as_posix(),
+        "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
-    nbformat.write(nb, target)
-    return ChapterNotebook.from_parent(parent, path=target, source=rel)
+    return nb
+
+
+class _MystReader:
+    """Stands in for the ``nbformat`` module inside nbval's ``collect``, which reads notebooks
+    with ``nbformat.read(path)``: here that call reads the MyST source with jupytext."""
+
+    @staticmethod
+    def read(path, as_version=4):
+        return read_chapter(Path(path))
+
+    def __getattr__(self, name):
+        return getattr(nbformat, name)
 
 
 class ChapterNotebook(IPyNbFile):
@@ -114,7 +129,13 @@ class ChapterNotebook(IPyNbFile):
         self.started = time.perf_counter()
 
     def collect(self):
-        yield from super().collect()
+        real = nbval.plugin.nbformat
+        nbval.plugin.nbformat = _MystReader()
+        try:
+            cells = list(super().collect())
+        finally:
+            nbval.plugin.nbformat = real
+        yield from cells
         yield NotebookBudget.from_parent(self, name="budget")
 
 
@@ -187,7 +208,7 @@ def widget_state(nbfile: ChapterNotebook, timeout: float = 30.0) -> dict | None:
 
 def save_executed(nbfile: ChapterNotebook, cells: list[IPyNbCell], state: dict | None) -> Path:
     """Write the notebook with nbval's outputs as ``_build/executed/<source>.ipynb``."""
-    nb = nbformat.read(nbfile.path, as_version=4)
+    nb = read_chapter(nbfile.path)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     if len(code_cells) != len(cells):
         raise NotebookError(
