@@ -33,6 +33,7 @@ from nbval.plugin import IPyNbCell, IPyNbFile
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTED_DIR = ROOT / "_build" / "executed"
 DEFAULT_BUDGET_S = 300.0
+TIMES: dict[str, float] = {}  # source path -> seconds, printed at the end of the run
 
 # Code run in the kernel after the last cell to collect the live widgets' state, so the saved
 # notebook renders its widgets in the static book exactly as a notebook saved by JupyterLab does.
@@ -154,7 +155,8 @@ class NotebookBudget(pytest.Item):
             )
         if any(cell.test_outputs is None for cell in cells):
             pytest.skip(f"{nbfile.source}: not every cell ran (selection); executed copy not saved")
-        save_executed(nbfile, cells, widget_state(nbfile))
+        TIMES[nbfile.source.as_posix()] = elapsed
+        save_executed(nbfile, cells, widget_state(nbfile), elapsed)
         if elapsed > budget:
             raise NotebookError(
                 f"{nbfile.source} took {elapsed:.0f} s, over its budget of {budget:.0f} s "
@@ -172,6 +174,20 @@ class NotebookBudget(pytest.Item):
 
 class NotebookError(Exception):
     pass
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not TIMES:
+        return
+    chapters: dict[str, float] = {}
+    for source, seconds in TIMES.items():
+        chapter = source.split("/")[1]
+        chapters[chapter] = chapters.get(chapter, 0.0) + seconds
+    terminalreporter.section("notebook execution times (first cell to last)")
+    for source, seconds in sorted(TIMES.items()):
+        terminalreporter.write_line(f"{seconds:7.1f} s  {source}")
+    for chapter, seconds in sorted(chapters.items()):
+        terminalreporter.write_line(f"{seconds:7.1f} s  chapter {chapter} in total")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -206,9 +222,12 @@ def widget_state(nbfile: ChapterNotebook, timeout: float = 30.0) -> dict | None:
     return None
 
 
-def save_executed(nbfile: ChapterNotebook, cells: list[IPyNbCell], state: dict | None) -> Path:
+def save_executed(nbfile: ChapterNotebook, cells: list[IPyNbCell], state: dict | None,
+                  elapsed: float) -> Path:
     """Write the notebook with nbval's outputs as ``_build/executed/<source>.ipynb``."""
     nb = read_chapter(nbfile.path)
+    nb.metadata["genlib"]["elapsed_s"] = round(elapsed, 1)
+    nb.metadata["genlib"]["quick"] = os.environ.get("GENLIB_QUICK", "1")
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     if len(code_cells) != len(cells):
         raise NotebookError(

@@ -78,9 +78,13 @@ def _training_data(config: GMMConfig, split: str, seed: int) -> torch.Tensor:
     return load(config.dataset, split, seed=seed).points.to(torch.float64)
 
 
-def train(config: GMMConfig, run_dir: Path, *, budget: Budget, device: str = "cpu", seed: int = 0,
-          resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Fit the mixture by EM under ``budget`` (one step = one EM iteration); return metrics."""
+def train(config: GMMConfig, run_dir: Path | None, *, budget: Budget, device: str = "cpu",
+          seed: int = 0, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Fit the mixture by EM under ``budget`` (one step = one EM iteration); return metrics.
+
+    ``run_dir=None`` trains in memory (no checkpoints): what a notebook that only needs the
+    numbers does.
+    """
     if device != "cpu":
         print(f"genlib: EM for a small mixture runs on the CPU (asked for {device!r})")
     x = _training_data(config, "train", seed)
@@ -96,7 +100,8 @@ def train(config: GMMConfig, run_dir: Path, *, budget: Budget, device: str = "cp
 
     history = fit(step_fn, budget=budget, state={"model": model, "noise": noise},
                   run_dir=run_dir, resume=resume, config=config, progress=progress,
-                  checkpoint_every=max(1, (budget.steps or 50) // 5), desc=config.dataset)
+                  checkpoint_every=max(1, (budget.steps or 50) // 5) if run_dir else None,
+                  desc=config.dataset)
     return evaluate(model, config, seed=seed, steps=len(history))
 
 
