@@ -9,6 +9,7 @@
     genlib train RECIPE --out RUN_DIR [--quick] [--budget-s S] [--steps N] [--seed S]
                                       [--device D] [--resume]
     genlib sample RUN_DIR --n N --out FILE.npz [--seed S]
+    genlib eval FILE.npz --against DATASET [--json OUT]
     genlib course export SOURCE [SOURCE ...] --out DIR
 
 Errors a user can fix (an unknown name, a missing run folder, a bad value) print one line
@@ -189,13 +190,74 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise UsageError(f"--out must be a .npz file, got {args.out!r}")
     recipe = get_recipe(info["recipe"])
-    arrays = recipe.sample(run_dir, args.n, seed=args.seed)
+    try:
+        arrays = recipe.sample(run_dir, args.n, seed=args.seed)
+    except ValueError as err:  # e.g. a classifier run: nothing to sample
+        raise UsageError(f"{run_dir}: {err}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     shapes = ", ".join(f"{k} {v.dtype} {v.shape}" for k, v in arrays.items())
     print(f"wrote {out}: {shapes}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    import time
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    from genlib.data import DATASETS
+    from genlib.metrics import evaluate_images, format_report, real_floor
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    if args.against not in DATASETS:
+        raise UsageError(f"unknown dataset {args.against!r}; valid names: {', '.join(DATASETS)}")
+    if args.n_boot < 0:
+        raise UsageError(f"--n-boot must be >= 0, got {args.n_boot}")
+    if args.json and Path(args.json).suffix.lower() != ".json":
+        raise UsageError(f"--json must name a .json file, got {args.json!r}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = list(f.keys())
+            if "images" not in keys:
+                raise UsageError(
+                    f"{path} holds no 'images' array (it holds: {', '.join(keys) or 'nothing'}); "
+                    "genlib eval needs images uint8 (N, C, H, W), as `genlib sample` writes")
+            images = f["images"]
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise UsageError(f"cannot read {path} as a .npz file of arrays: {err}") from None
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        result = evaluate_images(images, against=args.against, split=args.split,
+                                 n_boot=args.n_boot, generator=generator, device=args.device)
+        floor = None
+        if not args.no_floor and "test" in DATASETS[args.against].splits:
+            floor = real_floor(args.against, n_boot=args.n_boot, seed=args.seed,
+                               device=args.device)
+    except (ValueError, TypeError, ImportError) as err:
+        raise UsageError(f"{path}: {err}") from None
+    print(f"genlib eval {path}")
+    print(format_report(result, floor))
+    if floor is not None and floor["n"] != result["n"]:
+        print(f"note: FID and recall/coverage shift with the number of samples; the floor uses "
+              f"{floor['n']:,} real images, these results {result['n']:,} samples")
+    print(f"evaluated in {time.perf_counter() - start:.1f} s")
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps({"file": str(path), **result, "floor": floor}, indent=2) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
     return 0
 
 
@@ -253,6 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "points float32 (N, D) for 2D sets; labels/captions when conditional")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="sample-quality metrics of a .npz of images against a "
+                       "dataset, beside the real-data floor")
+    p.add_argument("file", help=".npz file holding images uint8 (N, C, H, W)")
+    p.add_argument("--against", required=True, help="reference dataset, e.g. mnist5k")
+    p.add_argument("--split", default="train", help="its split to compare with (default train)")
+    p.add_argument("--json", help="also write the metrics (and the floor) to this .json file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    p.add_argument("--n-boot", type=int, default=100, help="bootstrap resamples (0: none)")
+    p.add_argument("--no-floor", action="store_true", help="skip the real-data floor")
+    p.add_argument("--device", default=None, help="where the feature network runs (default cpu)")
+    p.set_defaults(func=cmd_eval)
 
     course = sub.add_parser("course", help="instructor tools")
     csub = course.add_subparsers(dest="course_command", required=True, metavar="SUBCOMMAND")

@@ -56,9 +56,9 @@ class Recipe:
 
 def _registry() -> dict[str, Recipe]:
     # Imported here so that importing genlib.recipes stays cheap.
-    from genlib.recipes import gmm
+    from genlib.recipes import classifier, gmm
 
-    recipes = [*gmm.RECIPES]
+    recipes = [*gmm.RECIPES, *classifier.RECIPES]
     return {r.name: r for r in recipes}
 
 

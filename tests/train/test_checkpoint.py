@@ -16,6 +16,7 @@ from genlib.train import (
     CorruptCheckpointError,
     ForeignCheckpointError,
     UnsafeCheckpointError,
+    atomic_write,
     checkpoint_dir,
     latest_checkpoint,
     list_checkpoints,
@@ -171,3 +172,14 @@ def test_safetensors_handles_tied_weights(tmp_path: Path) -> None:
     path = save_weights(model, tmp_path / "tied.safetensors")
     state = load_weights(path)
     assert torch.equal(state["emb.weight"], state["head.weight"])
+
+
+def test_atomic_files_get_the_umask_permissions_not_0600(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
