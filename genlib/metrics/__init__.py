@@ -10,6 +10,8 @@ One module per concept:
 - :mod:`~genlib.metrics.inception_score` ``inception_score`` from class predictions
 - :mod:`~genlib.metrics.prdc`            precision / recall, density / coverage (k-NN balls)
 - :mod:`~genlib.metrics.classes`         ``class_histogram``: mode dropping by class shares
+- :mod:`~genlib.metrics.likelihood`      ``nll_summary``: test NLL in nats, bits, bits/dim with
+  its standard error
 - :mod:`~genlib.metrics.features`        the shipped digit classifier and its features
 - :mod:`~genlib.metrics.inception`       Inception-v3 features via an optional package
 - :mod:`~genlib.metrics.evaluate`        ``evaluate_images`` and ``real_floor``: the whole
@@ -45,6 +47,7 @@ from genlib.metrics.frechet import (
 from genlib.metrics.inception import inception_backend, inception_features
 from genlib.metrics.inception_score import inception_score
 from genlib.metrics.kid import kid, mmd2_unbiased, polynomial_kernel
+from genlib.metrics.likelihood import bits_per_dim, bits_to_nats, nats_to_bits, nll_summary
 from genlib.metrics.prdc import PRDC, knn_radii, prdc
 from genlib.metrics.result import MetricResult
 
@@ -63,6 +66,10 @@ __all__ = [
     "fid_infinity",
     "fit_inverse_n",
     "kid",
+    "nll_summary",
+    "nats_to_bits",
+    "bits_to_nats",
+    "bits_per_dim",
     "mmd2_unbiased",
     "polynomial_kernel",
     "inception_score",
