@@ -237,3 +237,11 @@ def test_mmd_rejects_bad_input():
         mmd(x, x)
     with pytest.raises(ValueError, match=r"\(N, D\).*\(5, 2, 2\)"):
         mmd(torch.zeros(5, 2, 2), x)
+
+
+def test_js_is_finite_for_subnormal_probabilities():
+    # half of the smallest subnormal rounds to zero: m = (p + q) / 2 must not be formed
+    p = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    q = torch.tensor([4.9407e-324, 1.0], dtype=torch.float64)
+    js = js_divergence(p, q).item()
+    assert 0.0 <= js <= math.log(2)
