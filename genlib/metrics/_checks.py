@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+# One integer check for the library: genlib.prob and genlib.metrics share it.
+from genlib.prob._checks import positive_int as check_int
+
 
 def as_features(x: Any, name: str, *, min_rows: int = 2) -> torch.Tensor:
     """``x`` as a float64 tensor ``(N, D)`` with finite entries and ``N >= min_rows``.
@@ -49,16 +52,6 @@ def same_dim(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{names[0]} and {names[1]} must have the same feature dimension D, got "
                          f"{names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)}")
-
-
-def check_int(value: object, name: str, *, minimum: int) -> int:
-    """An integer >= ``minimum`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} of type "
-                        f"{type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_n_boot(value: object, name: str = "n_boot") -> int:
