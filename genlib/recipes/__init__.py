@@ -56,9 +56,9 @@ class Recipe:
 
 def _registry() -> dict[str, Recipe]:
     # Imported here so that importing genlib.recipes stays cheap.
-    from genlib.recipes import classifier, gmm
+    from genlib.recipes import classifier, gmm, vae
 
-    recipes = [*gmm.RECIPES, *classifier.RECIPES]
+    recipes = [*gmm.RECIPES, *classifier.RECIPES, *vae.RECIPES]
     return {r.name: r for r in recipes}
 
 
