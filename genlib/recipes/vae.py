@@ -241,20 +241,21 @@ def train(config: VAETrainConfig, run_dir: Path | None, *, budget: Budget, devic
         "steps": len(history), "images_seen": len(history) * config.batch_size,
         "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - t0,
         "n_params": sum(p.numel() for p in model.parameters()),
-        "protocol": _protocol(config),
+        "protocol": _protocol(config, test["n"]),
     })
     return out
 
 
-def _protocol(config: VAETrainConfig) -> str:
+def _protocol(config: VAETrainConfig, n: int) -> str:
     if config.dataset == "mnist5k":
         return (f"EMA weights; IWAE bound with k={config.eval_k} on the fixed binarised mnist5k "
-                f"test split (genlib.data.binarized, seed 0; 1,000 digits), nats per image; "
+                f"test split (genlib.data.binarized, seed 0; first {n:,} of 1,000 digits), nats "
+                f"per image; "
                 f"trained on the 4,000 train digits, re-binarised every batch; FID of decoded "
                 f"means against the train split on the digit classifier's features")
     return (f"EMA weights; IWAE bound with k={config.eval_k} on Tomczak's digits8x8 test split "
-            f"(last 447 of 1,797; 17 levels, categorical decoder), nats per image; trained on the "
-            f"first 1,000")
+            f"(last 447 of 1,797, {n} evaluated; 17 levels, categorical decoder), nats per image; "
+            f"trained on the first 1,000")
 
 
 def load_model(run_dir: str | os.PathLike, config: VAETrainConfig | None = None, *,

@@ -16,7 +16,8 @@ import torch
 
 from genlib.vae.model import VAE
 
-__all__ = ["sample_images", "reconstruct", "interpolate", "latent_traversal", "encode_mean"]
+__all__ = ["sample_images", "reconstruct", "interpolate", "latent_traversal", "encode_mean",
+           "slerp", "kl_per_dimension", "active_units"]
 
 
 def _eval_no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,15 +86,51 @@ def reconstruct(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, *,
     return _output(model, model.decode(mu, yd), mean, generator)
 
 
-def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between ``a`` and ``b`` (``(D,)``) at ``t`` ``(S,)``."""
-    na, nb = a.norm(), b.norm()
-    cos = torch.dot(a / na, b / nb).clamp(-1, 1)
+def slerp(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    r"""Spherical interpolation between latents ``z_a`` and ``z_b`` (``(D,)``) at ``t`` ``(S,)``:
+
+    .. math::  \frac{\sin((1 - t)\,\omega)}{\sin \omega}\, z_a +
+               \frac{\sin(t\,\omega)}{\sin \omega}\, z_b, \qquad
+               \cos \omega = \frac{z_a \cdot z_b}{\lVert z_a \rVert \lVert z_b \rVert}
+
+    (White 2016). Unlike the straight line, the path keeps the norm between the two end norms,
+    where a Gaussian prior in many dimensions puts its mass. Falls back to the straight line when
+    the two directions (nearly) coincide. Returns ``(S, D)``.
+    """
+    if z_a.ndim != 1 or z_a.shape != z_b.shape:
+        raise ValueError(f"z_a, z_b: expected two latents of the same shape (D,), got "
+                         f"{tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    t = torch.as_tensor(t, dtype=z_a.dtype, device=z_a.device).reshape(-1)
+    na, nb = z_a.norm(), z_b.norm()
+    if na == 0 or nb == 0:
+        return torch.lerp(z_a, z_b, t[:, None])
+    cos = torch.dot(z_a / na, z_b / nb).clamp(-1, 1)
     omega = torch.arccos(cos)
     if omega < 1e-6:
-        return torch.lerp(a, b, t[:, None])
+        return torch.lerp(z_a, z_b, t[:, None])
     so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
+    return (torch.sin((1 - t) * omega)[:, None] * z_a
+            + torch.sin(t * omega)[:, None] * z_b) / so
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(q(z_d | x) || N(0, 1))`` of each latent dimension averaged over the images:
+    ``(D,)`` from encoder outputs ``(N, D)``; the entries sum to the mean KL term (the rate)."""
+    if mu.ndim != 2 or mu.shape != logvar.shape:
+        raise ValueError(f"mu, logvar: expected (N, D) each, got {tuple(mu.shape)} and "
+                         f"{tuple(logvar.shape)}")
+    return (0.5 * (mu ** 2 + torch.expm1(logvar) - logvar)).mean(0)
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    r"""Which latent dimensions the encoder uses: :math:`\mathrm{Cov}_x(\mathbb E_q[z_d]) >`
+    ``threshold`` (Burda et al. 2016), from encoder means ``(N, D)``; returns a bool ``(D,)``.
+    An inactive dimension has the same posterior mean for every image: the decoder cannot read
+    anything from it (posterior collapse)."""
+    if mu.ndim != 2 or mu.shape[0] < 2:
+        raise ValueError(f"mu: expected encoder means of shape (N, D) with N >= 2, got "
+                         f"{tuple(mu.shape)}")
+    return mu.double().var(0, unbiased=True) > threshold
 
 
 @_eval_no_grad
@@ -116,7 +153,7 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8
     y2 = None if y is None else y.reshape(1).repeat(2).to(dev)
     mu, _ = model.encode(xs, y2)
     t = torch.linspace(0, 1, steps, device=dev)
-    z = _slerp(mu[0], mu[1], t) if spherical else torch.lerp(mu[0], mu[1], t[:, None])
+    z = slerp(mu[0], mu[1], t) if spherical else torch.lerp(mu[0], mu[1], t[:, None])
     ys = None if y is None else y.reshape(1).repeat(steps).to(dev)
     return model.mean(model.decode(z, ys))
 

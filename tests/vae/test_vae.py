@@ -15,15 +15,18 @@ from genlib.vae import (
     VAE,
     LinearGaussian,
     VAEConfig,
+    active_units,
     elbo_terms,
     interpolate,
     iwae_bound,
     iwae_log_weights,
     iwae_nll,
+    kl_per_dimension,
     kl_to_prior,
     latent_traversal,
     reconstruct,
     sample_images,
+    slerp,
     vae_loss,
 )
 
@@ -411,3 +414,36 @@ def test_bernoulli_loss_equals_binary_cross_entropy():
     params = torch.randn(3, 1, 28, 28)
     bce = F.binary_cross_entropy_with_logits(params, x, reduction="sum") / 3
     assert torch.allclose(-m.log_px(x, params).mean(), bce, atol=1e-3)
+
+
+def test_slerp_keeps_norms_and_ends():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(50, generator=g, dtype=torch.float64), \
+        torch.randn(50, generator=g, dtype=torch.float64)
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+    path = slerp(a, b, t)
+    assert torch.allclose(path[0], a) and torch.allclose(path[-1], b)
+    # for equal norms the path stays on the sphere; the straight line cuts inside it
+    b = b / b.norm() * a.norm()
+    assert torch.allclose(slerp(a, b, t).norm(dim=1), a.norm().expand(11))
+    assert torch.lerp(a, b, 0.5).norm() < 0.9 * a.norm()
+    # consecutive points are equally spaced in angle
+    p = slerp(a, b, t)
+    cosines = (p[1:] * p[:-1]).sum(1) / (p[1:].norm(dim=1) * p[:-1].norm(dim=1))
+    assert torch.allclose(cosines, cosines[0].expand(10))
+    assert torch.allclose(slerp(a, a, t), a.expand(11, 50))
+    with pytest.raises(ValueError, match="same shape"):
+        slerp(a, b[:3], t)
+
+
+def test_kl_per_dimension_sums_to_the_rate_and_active_units():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(500, 4, generator=g, dtype=torch.float64)
+    mu[:, 2] = 0.05                                    # a collapsed dimension: constant mean
+    mu[:, 3] *= 0.05                                   # barely used: variance 0.0025 < 0.01
+    logvar = torch.randn(500, 4, generator=g, dtype=torch.float64) * 0.3
+    per = kl_per_dimension(mu, logvar)
+    assert torch.allclose(per.sum(), kl_to_prior(mu, logvar).mean())
+    assert (per >= 0).all()
+    assert active_units(mu).tolist() == [True, True, False, False]
+    assert active_units(mu, threshold=0.001).tolist() == [True, True, False, True]
