@@ -58,7 +58,8 @@ from genlib.train import (
 )
 
 __all__ = ["DigitClassifierConfig", "RECIPES", "RECIPE_NAME", "affine_warp", "random_affine",
-           "lr_factor", "evaluate_classifier", "train", "load_model", "export_weights", "sample"]
+           "lr_factor", "schedule_steps", "evaluate_classifier", "train", "load_model",
+           "export_weights", "sample"]
 
 RECIPE_NAME = "digit-classifier"
 
@@ -221,7 +222,10 @@ def evaluate_classifier(model: DigitClassifier, images: torch.Tensor, labels: to
 # Training
 
 
-def _schedule_steps(config: DigitClassifierConfig, budget: Budget) -> int | None:
+def schedule_steps(config: Any, budget: Budget) -> int | None:
+    """Length of the cosine schedule: ``config.schedule_steps`` if set, else the budget's steps
+    (or its images divided by ``config.batch_size``); None for a seconds-only budget. Shared by
+    every recipe whose config has ``schedule_steps`` and ``batch_size``."""
     if config.schedule_steps is not None:
         return config.schedule_steps
     if budget.steps is not None:
@@ -250,7 +254,7 @@ def train(config: DigitClassifierConfig, run_dir: Path, *, budget: Budget, devic
     torch.manual_seed(seed)  # the initial weights: the same for every caller with this seed
     model = DigitClassifier(config.network()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = _schedule_steps(config, budget)
+    total = schedule_steps(config, budget)
     if total is None and progress:
         print("genlib: a seconds-only budget: constant learning rate after warm-up (no cosine)")
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from genlib.data import BatchIterator, binarize, binarized, load
-from genlib.recipes.classifier import lr_factor
+from genlib.recipes.classifier import lr_factor, schedule_steps
 from genlib.train import EMA, Budget, backward_and_step, fit, latest_checkpoint
 from genlib.vae.helpers import sample_images
 from genlib.vae.model import VAE, VAEConfig
@@ -146,16 +146,6 @@ def evaluate_vae(model: VAE, x: torch.Tensor, *, k: int, seed: int = 0) -> dict[
     }
 
 
-def _schedule_steps(config: VAETrainConfig, budget: Budget) -> int | None:
-    if config.schedule_steps is not None:
-        return config.schedule_steps
-    if budget.steps is not None:
-        return budget.steps
-    if budget.images is not None:
-        return math.ceil(budget.images / config.batch_size)
-    return None
-
-
 def train(config: VAETrainConfig, run_dir: Path | None, *, budget: Budget, device: str = "cpu",
           seed: int = 0, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a VAE under ``budget`` (one step = one batch) and return its test metrics.
@@ -179,7 +169,7 @@ def train(config: VAETrainConfig, run_dir: Path | None, *, budget: Budget, devic
     torch.manual_seed(seed)
     model = VAE(net).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    total = _schedule_steps(config, budget)
+    total = schedule_steps(config, budget)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, warmup_steps=config.warmup_steps, total_steps=total))
     ema = EMA(model, config.ema_decay, warmup=True)
