@@ -137,6 +137,12 @@ def init_distributed(
     if device is not None:
         dev = torch.device(device)
     else:
+        if cuda and local_rank >= torch.cuda.device_count():
+            raise ValueError(
+                f"LOCAL_RANK={local_rank} but this machine has {torch.cuda.device_count()} CUDA "
+                "device(s); start at most that many processes per node, or pass device='cpu' "
+                "(with backend='gloo')"
+            )
         dev = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # NCCL collectives use the current device

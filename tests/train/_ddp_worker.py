@@ -32,7 +32,7 @@ STEPS = 12
 
 
 def train(out_dir: Path) -> tuple[int, dict[str, torch.Tensor]]:
-    info = init_distributed()  # gloo on CPU under torchrun; a world of one otherwise
+    info = init_distributed(backend="gloo", device="cpu")  # a world of one without torchrun
     seed_everything(0)
     data = torch.Generator().manual_seed(1)
     x_all = torch.randn(160, 6, generator=data)  # (N, D)
