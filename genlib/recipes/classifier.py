@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -47,13 +46,13 @@ from genlib.metrics.features import (
     DigitClassifier,
     load_digit_classifier,
 )
+from genlib.recipes._common import lr_factor, model_state, newest_checkpoint, schedule_steps
 from genlib.train import (
     EMA,
     Budget,
     atomic_write,
     backward_and_step,
     fit,
-    latest_checkpoint,
     save_weights,
 )
 
@@ -174,17 +173,6 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, *, max_shift_px: 
 # Schedule, evaluation
 
 
-def lr_factor(step: int, *, warmup_steps: int, total_steps: int | None) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up to 1 over ``warmup_steps``, then a
-    cosine decay to 0 at ``total_steps`` (constant 1 when ``total_steps`` is None)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if total_steps is None:
-        return 1.0
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 @torch.no_grad()
 def evaluate_classifier(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, *,
                         batch_size: int = 500) -> dict[str, Any]:
@@ -220,19 +208,6 @@ def evaluate_classifier(model: DigitClassifier, images: torch.Tensor, labels: to
 
 # ---------------------------------------------------------------------------------------------
 # Training
-
-
-def schedule_steps(config: Any, budget: Budget) -> int | None:
-    """Length of the cosine schedule: ``config.schedule_steps`` if set, else the budget's steps
-    (or its images divided by ``config.batch_size``); None for a seconds-only budget. Shared by
-    every recipe whose config has ``schedule_steps`` and ``batch_size``."""
-    if config.schedule_steps is not None:
-        return config.schedule_steps
-    if budget.steps is not None:
-        return budget.steps
-    if budget.images is not None:
-        return math.ceil(budget.images / config.batch_size)
-    return None
 
 
 def train(config: DigitClassifierConfig, run_dir: Path, *, budget: Budget, device: str = "cpu",
@@ -311,14 +286,10 @@ def load_model(run_dir: str | os.PathLike, config: DigitClassifierConfig | None 
                ema: bool = True, device: str = "cpu") -> DigitClassifier:
     """The classifier of the newest complete checkpoint in ``run_dir`` (EMA weights by default),
     in eval mode. ``config`` defaults to the one stored in the checkpoint."""
-    found = latest_checkpoint(Path(run_dir) / "checkpoints")
-    if found is None:
-        raise FileNotFoundError(f"run_dir: no complete checkpoint in {run_dir}/checkpoints")
-    ckpt = found[1]
+    ckpt = newest_checkpoint(run_dir)
     config = config or DigitClassifierConfig(**ckpt["config"])
     model = DigitClassifier(config.network())
-    state = ckpt["state"]
-    model.load_state_dict(state["ema"]["shadow"] if ema else state["model"])
+    model.load_state_dict(model_state(ckpt, ema=ema))
     return model.to(device).eval()
 
 
@@ -338,10 +309,7 @@ def export_weights(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import genlib
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    found = latest_checkpoint(run_dir / "checkpoints")
-    if found is None:
-        raise FileNotFoundError(f"run_dir: no complete checkpoint in {run_dir}/checkpoints")
-    ckpt = found[1]
+    ckpt = newest_checkpoint(run_dir)
     config = DigitClassifierConfig(**ckpt["config"])
     run_info_path = run_dir / "recipe.json"
     run_info = json.loads(run_info_path.read_text()) if run_info_path.is_file() else {}

@@ -25,7 +25,8 @@ import torch
 
 from genlib.data import load
 from genlib.mixture import GaussianMixture
-from genlib.train import Budget, fit, latest_checkpoint
+from genlib.recipes._common import model_state, newest_checkpoint, recipe_maker
+from genlib.train import Budget, fit
 
 __all__ = ["GMMConfig", "RECIPES", "build_model", "load_model", "dequantize",
            "discrete_nll_nats", "train", "sample"]
@@ -131,11 +132,8 @@ def evaluate(model: GaussianMixture, config: GMMConfig, *, seed: int = 0, steps:
 
 def load_model(run_dir: str | Path, config: GMMConfig) -> GaussianMixture:
     """The mixture from the newest complete checkpoint in ``run_dir``."""
-    found = latest_checkpoint(Path(run_dir) / "checkpoints")
-    if found is None:
-        raise FileNotFoundError(f"run_dir: no complete checkpoint in {run_dir}/checkpoints")
     model = build_model(config)
-    model.load_state_dict(found[1]["state"]["model"])
+    model.load_state_dict(model_state(newest_checkpoint(run_dir), ema=False))
     return model
 
 
@@ -151,17 +149,7 @@ def sample(run_dir: str | Path, n: int, *, config: GMMConfig, seed: int = 0,
     return {"images": images.reshape(n, 1, 8, 8).numpy(), "components": k.numpy()}
 
 
-def _recipe(name: str, summary: str, config_cls: type, quick: Budget, full: Budget):
-    from genlib.recipes import Recipe
-
-    def sample_fn(run_dir, n, *, seed=0, device="cpu", config=None):
-        from genlib.recipes import read_run_info
-
-        cfg = config or config_cls(**read_run_info(run_dir)["config"])
-        return sample(run_dir, n, config=cfg, seed=seed, device=device)
-
-    return Recipe(name=name, summary=summary, chapter=1, config_cls=config_cls, quick=quick,
-                  full=full, train=train, sample=sample_fn)
+_recipe = recipe_maker(1, train, sample)
 
 
 @dataclass(frozen=True)

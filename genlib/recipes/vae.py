@@ -38,8 +38,14 @@ import numpy as np
 import torch
 
 from genlib.data import BatchIterator, binarize, binarized, load
-from genlib.recipes.classifier import lr_factor, schedule_steps
-from genlib.train import EMA, Budget, backward_and_step, fit, latest_checkpoint
+from genlib.recipes._common import (
+    lr_factor,
+    model_state,
+    newest_checkpoint,
+    recipe_maker,
+    schedule_steps,
+)
+from genlib.train import EMA, Budget, backward_and_step, fit
 from genlib.vae.helpers import sample_images
 from genlib.vae.model import VAE, VAEConfig
 from genlib.vae.objectives import elbo_terms, iwae_loss, iwae_nll, vae_loss
@@ -252,17 +258,13 @@ def load_model(run_dir: str | os.PathLike, config: VAETrainConfig | None = None,
                ema: bool = True, device: str = "cpu") -> VAE:
     """The VAE of the newest complete checkpoint in ``run_dir`` (EMA weights by default), in
     eval mode."""
-    found = latest_checkpoint(Path(run_dir) / "checkpoints")
-    if found is None:
-        raise FileNotFoundError(f"run_dir: no complete checkpoint in {run_dir}/checkpoints")
-    ckpt = found[1]
+    ckpt = newest_checkpoint(run_dir)
     if config is None:
         cfg = dict(ckpt["config"])
         cls = Digits8x8VAEConfig if cfg.get("dataset") == "digits8x8" else VAETrainConfig
         config = cls(**cfg)
     model = VAE(config.net)
-    state = ckpt["state"]
-    model.load_state_dict(state["ema"]["shadow"] if ema else state["model"])
+    model.load_state_dict(model_state(ckpt, ema=ema))
     return model.to(device).eval()
 
 
@@ -277,18 +279,7 @@ def sample(run_dir: str | os.PathLike, n: int, *, seed: int = 0, device: str = "
     return {"images": torch.round(x * 255).to(torch.uint8).numpy()}
 
 
-def _recipe(name: str, summary: str, config_cls: type, quick: Budget, full: Budget):
-    from genlib.recipes import Recipe
-
-    def sample_fn(run_dir, n, *, seed=0, device="cpu", config=None):
-        from genlib.recipes import read_run_info
-
-        cfg = config or config_cls(**read_run_info(run_dir)["config"])
-        return sample(run_dir, n, config=cfg, seed=seed, device=device)
-
-    return Recipe(name=name, summary=summary, chapter=4, config_cls=config_cls, quick=quick,
-                  full=full, train=train, sample=sample_fn)
-
+_recipe = recipe_maker(4, train, sample)
 
 RECIPES = [
     _recipe("vae-mnist5k", "convolutional VAE on binarised mnist5k; IWAE test NLL in nats, "
