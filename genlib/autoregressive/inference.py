@@ -11,7 +11,8 @@ standard error.
 **Sampling** is sequential: pixel ``i`` can be drawn only after pixels ``< i``. :func:`sample`
 draws ``H W`` times. For the gated PixelCNN it runs the vertical stack once per row (on the rows
 it can see) and the horizontal stack on one row per pixel, which gives the same numbers as a full
-forward pass at a fraction of the cost; the plain PixelCNN recomputes a window of rows per pixel;
+forward pass at a fraction of the cost; the plain PixelCNN computes every layer at one position
+per pixel from cached features of the earlier positions (one forward pass of work in all);
 the pixel GRU carries its state from pixel to pixel.
 """
 
@@ -145,6 +146,7 @@ def _sample_cnn(model: PixelCNN, n: int, y: torch.Tensor | None, temperature: fl
         y = y.to(dev)
     x = torch.zeros(n, c, hgt, w, device=dev)
     rows = receptive_rows(model)
+    cache = _PlainCache(model, n) if cfg.kind == "plain" else None
     for i in range(hgt):
         top = max(0, i - rows)
         if cfg.kind == "gated":
@@ -156,20 +158,70 @@ def _sample_cnn(model: PixelCNN, n: int, y: torch.Tensor | None, temperature: fl
                 x[:, 0, i, j] = k.to(x.dtype) / scale
         else:
             for j in range(w):
-                window = x[:, :, top:i + 1]
-                if window.shape[2] < hgt:   # pad below so that the config's height matches
-                    window = F.pad(window, (0, 0, 0, hgt - window.shape[2]))
-                logits = model(window)[:, :, :, i - top, j]              # (n, C, L)
                 for ch in range(c):          # channels in order: ch sees channels < ch
-                    if ch:
-                        window = x[:, :, top:i + 1]
-                        window = F.pad(window, (0, 0, 0, hgt - window.shape[2]))
-                        logits = model(window)[:, :, :, i - top, j]
+                    logits = cache.logits_at(i, j)                       # (n, C, L)
                     k = _draw(logits[:, ch], temperature, generator)
                     x[:, ch, i, j] = k.to(x.dtype) / scale
+                    cache.set_pixel(i, j, x[:, :, i, j])
         if callback is not None:
             callback(i, x)
     return x
+
+
+class _PlainCache:
+    """Pixel-by-pixel evaluation of a plain PixelCNN that computes every layer at one position
+    per step, like a transformer's key/value cache.
+
+    Every feature at position ``q`` depends only on pixels before ``q`` (the type-A first layer
+    never sees ``q`` itself, and type-B layers only pass on what is below them). So once the
+    pixels before ``q`` are drawn, the features at ``q`` are final, and the ``k x k`` layers find
+    the features they need at earlier positions already computed. The buffers hold each
+    ``k x k`` layer's zero-padded input; a step reads one ``k x k`` window per layer. In all,
+    sampling does the work of one forward pass instead of ``H W`` of them.
+    """
+
+    def __init__(self, model: PixelCNN, n: int) -> None:
+        self.model = model
+        first = model.first
+        dev = first.weight.device
+        _, hgt, w = model.config.image_shape
+        self.k0 = first.kernel_size[0]
+        self.inp = torch.zeros(n, first.in_channels, hgt + self.k0 - 1, w + self.k0 - 1,
+                               device=dev)
+        self.mids = []
+        for block in model.blocks:
+            conv = block.net[3]
+            k = conv.kernel_size[0]
+            self.mids.append(torch.zeros(n, conv.in_channels, hgt + k - 1, w + k - 1,
+                                         device=dev))
+
+    @staticmethod
+    def _at(conv: torch.nn.Conv2d, window: torch.Tensor) -> torch.Tensor:
+        """``conv`` at one position from its ``(n, C_in, k, k)`` input window: ``(n, C_out)``."""
+        weight = (conv.weight * conv.mask).flatten(1)                   # (C_out, C_in k k)
+        return torch.addmm(conv.bias, window.flatten(1), weight.t())
+
+    def set_pixel(self, i: int, j: int, value: torch.Tensor) -> None:
+        """Record the drawn pixel ``(n, C)`` at ``(i, j)`` (as the model's input, in [-1, 1])."""
+        p = self.k0 // 2
+        self.inp[:, :, i + p, j + p] = self.model._inputs(value)
+
+    def logits_at(self, i: int, j: int) -> torch.Tensor:
+        """Logits ``(n, C, levels)`` at pixel ``(i, j)``; fills the buffers at ``(i, j)``."""
+        m = self.model
+        h = self._at(m.first, self.inp[:, :, i:i + self.k0, j:j + self.k0])     # (n, h)
+        for block, mid in zip(m.blocks, self.mids, strict=True):
+            _, conv_in, _, conv_k, _, conv_out = block.net
+            k = conv_k.kernel_size[0]
+            a = F.relu(self._at(conv_in, F.relu(h)[:, :, None, None]))
+            mid[:, :, i + k // 2, j + k // 2] = a
+            b = F.relu(self._at(conv_k, mid[:, :, i:i + k, j:j + k]))
+            h = h + self._at(conv_out, b[:, :, None, None])
+        _, head1, _, head2 = m.head
+        hid = F.relu(self._at(head1, F.relu(h)[:, :, None, None]))
+        out = self._at(head2, hid[:, :, None, None])
+        c, L = m.config.image_shape[0], m.config.levels
+        return out.view(-1, c, L)
 
 
 def _sample_rnn(model: PixelRNN, n: int, temperature: float, generator: torch.Generator | None,

@@ -194,8 +194,9 @@ def _naive_sample(model, n, y, generator, temperature=1.0):
     with torch.no_grad():
         for i in range(h):
             for j in range(w):
-                logits = _call(model, x, y)[:, 0, :, i, j]
-                x[:, 0, i, j] = _draw(logits, temperature, generator).float() / (levels - 1)
+                for ch in range(c):
+                    logits = _call(model, x, y)[:, ch, :, i, j]
+                    x[:, ch, i, j] = _draw(logits, temperature, generator).float() / (levels - 1)
     return x
 
 
@@ -210,6 +211,38 @@ def test_fast_samplers_equal_the_naive_one(name):
     slow = _naive_sample(model, 4, y, torch.Generator().manual_seed(5), temperature=0.8)
     assert torch.equal(fast, slow)
     assert set((fast * 2).unique().tolist()) <= {0.0, 1.0, 2.0}
+
+
+def _colour_plain(first_kernel=9, kernel_size=5):
+    torch.manual_seed(1)
+    return PixelCNN(PixelCNNConfig(image_shape=(3, 6, 5), levels=4, kind="plain", channels=12,
+                                   n_layers=2, kernel_size=kernel_size,
+                                   first_kernel=first_kernel)).eval()
+
+
+@pytest.mark.parametrize("first_kernel, kernel_size", [(9, 5), (3, 3), (15, 3)])
+def test_plain_cache_gives_the_full_forward_logits_at_every_pixel(first_kernel, kernel_size):
+    # colour (channel groups), a first kernel wider than the image, 5x5 blocks
+    from genlib.autoregressive.inference import _PlainCache
+
+    model = _colour_plain(first_kernel, kernel_size)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 4, (3, 3, 6, 5), generator=g).float() / 3
+    with torch.no_grad():
+        full = model(x)                                             # (3, 3, 4, 6, 5)
+        cache = _PlainCache(model, 3)
+        for i in range(6):
+            for j in range(5):
+                cache.set_pixel(i, j, x[:, :, i, j])
+                torch.testing.assert_close(cache.logits_at(i, j), full[..., i, j],
+                                           rtol=1e-5, atol=1e-5)
+
+
+def test_colour_plain_sampler_equals_the_naive_one():
+    model = _colour_plain()
+    fast = sample(model, 3, generator=torch.Generator().manual_seed(2))
+    slow = _naive_sample(model, 3, None, torch.Generator().manual_seed(2))
+    assert torch.equal(fast, slow)
 
 
 def test_samples_reproduce_with_a_generator_and_temperature_sharpens():
