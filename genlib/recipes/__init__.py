@@ -56,9 +56,9 @@ class Recipe:
 
 def _registry() -> dict[str, Recipe]:
     # Imported here so that importing genlib.recipes stays cheap.
-    from genlib.recipes import classifier, gmm, vae
+    from genlib.recipes import autoregressive, classifier, gmm, vae
 
-    recipes = [*gmm.RECIPES, *classifier.RECIPES, *vae.RECIPES]
+    recipes = [*gmm.RECIPES, *classifier.RECIPES, *autoregressive.RECIPES, *vae.RECIPES]
     return {r.name: r for r in recipes}
 
 
@@ -107,5 +107,49 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
                         json.dumps(metrics, indent=2, sort_keys=True))
 
 
+def train_cached(name: str, *, root: str | os.PathLike, config: Any = None,
+                 budget: Budget | None = None, seed: int = 0, device: str = "cpu",
+                 progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Train recipe ``name`` into a run folder under ``root``, or reuse the finished run with
+    the same config, budget and seed; return ``(run_dir, metrics)``.
+
+    What the chapter notebooks call: a second execution loads the run instead of training again,
+    an interrupted one resumes. The run folder is the one ``genlib train`` makes
+    (``recipe.json``, ``checkpoints/``, ``history.json``, ``metrics.json``), named after the
+    recipe and a hash of ``{config, budget, seed}`` by :func:`genlib.train.load_or_train`.
+
+    Args:
+        name: a recipe name (``genlib train --list``).
+        root: the folder that holds run folders; nothing is written outside it.
+        config: the recipe's config; default ``config_cls()``.
+        budget: default: the recipe's quick or full budget, by the kit's mode
+            (:func:`genlib.train.budget`).
+        seed, device, progress: passed to the recipe's ``train``.
+    """
+    from genlib.train import budget as pick_budget
+    from genlib.train import config_dict, load_or_train
+
+    recipe = get_recipe(name)
+    config = recipe.config_cls() if config is None else config
+    if not isinstance(config, recipe.config_cls):
+        raise ValueError(f"config: recipe {name!r} takes a {recipe.config_cls.__name__}, got "
+                         f"{type(config).__name__}")
+    chosen = budget if budget is not None else pick_budget(recipe.quick, recipe.full)
+    key = {"config": config_dict(config), "seed": seed,
+           "budget": {"steps": chosen.steps, "images": chosen.images,
+                      "seconds": chosen.seconds}}
+
+    def train_fn(run_dir: Path) -> None:
+        write_run_info(run_dir, recipe, config, seed=seed, budget=chosen, device=device)
+        metrics = recipe.train(config, run_dir, budget=chosen, device=device, seed=seed,
+                               resume=True, progress=progress)
+        write_metrics(run_dir, {"recipe": name, "seed": seed, **metrics,
+                                "config": config_dict(config)})
+
+    run_dir = load_or_train(name, key, train_fn, root=root)
+    metrics = json.loads((Path(run_dir) / METRICS_FILE).read_text())
+    return Path(run_dir), metrics
+
+
 __all__ = ["Recipe", "list_recipes", "get_recipe", "write_run_info", "read_run_info",
-           "write_metrics", "RUN_FILE", "METRICS_FILE"]
+           "write_metrics", "train_cached", "RUN_FILE", "METRICS_FILE"]
