@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from genlib.course import export_student, strip_solutions
 from genlib.course.checks import ExerciseError, check_function
+from genlib.course.export import STUB
 
 SOURCE = '''
 ```{code-cell} ipython3
@@ -69,3 +72,29 @@ def test_export_writes_tree_and_refuses_to_overwrite_sources(tmp_path):
         export_student([tmp_path / "src"], tmp_path / "src")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export_student([tmp_path / "nope"], tmp_path / "out")
+
+
+CHAPTER_EXERCISES = sorted((Path(__file__).parents[2] / "notebooks").glob("*/*exercises.md"))
+
+
+@pytest.mark.parametrize("path", CHAPTER_EXERCISES, ids=lambda p: p.parent.name)
+def test_every_chapter_exercise_notebook_exports_cleanly(path):
+    """The student version of each chapter's exercises: its stubs (at least five; four in
+    chapter 1), no solution or hidden test left in any code cell, and every code cell still
+    compiles (a stub leaves valid Python)."""
+    import jupytext
+
+    student, removed = strip_solutions(path.read_text(), source=str(path))
+    assert removed >= (4 if path.parent.name.startswith("01-") else 5), f"{removed} exercises"
+    code = [c.source for c in jupytext.reads(student, fmt="md:myst").cells
+            if c.cell_type == "code"]
+    assert sum(src.count(STUB) for src in code) == removed
+    for i, src in enumerate(code):
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
+            assert marker not in src, f"cell {i}"
+        lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        compile("\n".join(lines), f"{path.name}[cell {i}]", "exec")
+
+
+def test_chapter_exercise_notebooks_are_found():
+    assert len(CHAPTER_EXERCISES) >= 3
