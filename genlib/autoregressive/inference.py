@@ -87,7 +87,9 @@ def nll(model: Model, x: torch.Tensor, y: torch.Tensor | None = None, *,
 
 
 def receptive_rows(model: PixelCNN) -> int:
-    """How many rows above a pixel can influence its logits (plus the pixel's own row)."""
+    """How many rows above a pixel can influence its logits (the pixel's own row not counted):
+    ``first_kernel // 2 + n_layers * (kernel_size // 2)``, plus one for the gated model, whose
+    vertical stack reaches the horizontal one shifted down a row."""
     cfg = model.config
     above = cfg.first_kernel // 2 + cfg.n_layers * (cfg.kernel_size // 2)
     return above + (1 if cfg.kind == "gated" else 0)
