@@ -242,7 +242,7 @@ _recipe = recipe_maker(3, train, sample)
 RECIPES = [
     _recipe("pixelcnn-mnist5k", "plain PixelCNN (25x25 type-A layer, 2 residual blocks) on "
             "binarised mnist5k; exact test NLL in nats and bits/dim", PixelCNNTrainConfig,
-            quick=Budget(steps=150), full=Budget(steps=2900)),
+            quick=Budget(steps=150), full=Budget(steps=2650)),
     _recipe("pixelrnn-mnist5k", "a GRU reading binarised mnist5k pixel by pixel; exact test NLL",
             PixelRNNTrainConfig, quick=Budget(steps=40), full=Budget(steps=600)),
     _recipe("pixelcnn-digits8x8", "gated PixelCNN with 17 levels on 8x8 digits (Tomczak's "
