@@ -32,11 +32,15 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, save_json  # noqa: E402
 
 from genlib.autoregressive import PixelCNNConfig, PixelRNNConfig, log_prob
 from genlib.recipes import get_recipe
@@ -71,19 +75,6 @@ SWEEP = {
                   dict(lr=5e-3, batch_size=32)),
     "gru256": (dict(hidden=256), {}),
 }
-
-
-def _save(out: Path, record: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out)
-    print(f"results written to {out}")
-
-
-def _machine(threads: int) -> dict:
-    return {"torch": torch.__version__, "cpus": os.cpu_count(), "threads": threads,
-            "platform": platform.platform()}
 
 
 def run_recipes(args) -> int:
@@ -132,7 +123,7 @@ def run_recipes(args) -> int:
         if len(sel) > 1:
             print(f"{name}: median NLL {statistics.median(r['test_nll_nats'] for r in sel):.2f}, "
                   f"median train {statistics.median(r['train_seconds'] for r in sel):.1f} s")
-    _save(Path(args.out), {"machine": _machine(args.threads),
+    save_json(args.out, {"machine": machine_info(args.threads),
                            "measured_unix": int(time.time()), "rows": rows})
     return 0 if all(r["meets_target"] in (True, None) for r in rows) else 1
 
@@ -172,7 +163,7 @@ def run_sweep(args) -> int:
                "train_nll_nats": round(m["train_nll_nats"], 2), "n_params": m["n_params"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    _save(Path(args.out), {"machine": _machine(args.threads), "seconds": args.seconds,
+    save_json(args.out, {"machine": machine_info(args.threads), "seconds": args.seconds,
                            "measured_unix": int(time.time()), "rows": rows})
     return 0
 
