@@ -136,6 +136,11 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor,
 def optimal_discriminator(p_data: torch.Tensor, p_model: torch.Tensor) -> torch.Tensor:
     r"""The discriminator that maximises ``V(D, G)`` for fixed densities:
     ``D*(x) = p_data(x) / (p_data(x) + p_model(x))`` (0.5 where both are 0)."""
+    if p_data.shape != p_model.shape:
+        raise ValueError(f"p_data and p_model must have the same shape; got "
+                         f"{tuple(p_data.shape)} and {tuple(p_model.shape)}")
+    if (p_data < 0).any() or (p_model < 0).any():
+        raise ValueError("p_data and p_model must be densities (>= 0); got negative values")
     total = p_data + p_model
     return torch.where(total > 0, p_data / torch.where(total > 0, total, 1.0),
                        torch.full_like(total, 0.5))
@@ -145,4 +150,12 @@ def minimax_value(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     r"""Monte Carlo estimate of ``V(D, G) = E[log D(x)] + E[log(1 - D(G(z)))]`` from the
     discriminator's *probabilities* on real and fake examples. At the optimum of both players
     (``p_model = p_data``, ``D = 1/2``) it equals ``-log 4``."""
+    for name, d in (("d_real", d_real), ("d_fake", d_fake)):
+        if d.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty tensor of probabilities in [0, 1]; "
+                             f"got an empty tensor")
+        if d.isnan().any() or (d < 0).any() or (d > 1).any():
+            raise ValueError(f"{name} must be a non-empty tensor of probabilities in [0, 1] "
+                             f"(apply sigmoid to logits first); got values in "
+                             f"[{float(d.min())}, {float(d.max())}]")
     return torch.log(d_real).mean() + torch.log1p(-d_fake).mean()

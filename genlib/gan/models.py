@@ -17,6 +17,9 @@ Options that change the *discriminator* (the usual cures for unstable training):
 
 - ``spectral_norm``: divide each weight matrix by its largest singular value, estimated by one
   power iteration per step (Miyato et al. 2018), so each layer is 1-Lipschitz.
+- ``pack``: judge ``pack`` examples at once, stacked along the channels (PacGAN, Lin et al.
+  2018): a batch of ``B`` examples gives ``B / pack`` outputs, and a generator that repeats
+  itself is easier to catch in a pack than alone.
 - ``minibatch_std``: append the average over features of the per-feature standard deviation
   across the batch as one more input of the last layer (Karras et al. 2018), so a batch of
   identical fakes is easy to spot: a simple defence against mode collapse.
@@ -61,7 +64,7 @@ class GANConfig:
         g_channels, d_channels: DCGAN base widths ``c`` (the generator's widest layer has
             ``4c``, the discriminator's ``2c`` channels).
         n_classes: 0, or ``K`` for a class-conditional pair.
-        spectral_norm, minibatch_std: discriminator options (module docstring).
+        spectral_norm, minibatch_std, pack: discriminator options (module docstring).
     """
 
     data_shape: tuple[int, ...] = (2,)
@@ -74,6 +77,7 @@ class GANConfig:
     n_classes: int = 0
     spectral_norm: bool = False
     minibatch_std: bool = False
+    pack: int = 1
 
     def __post_init__(self) -> None:
         shape = self.data_shape
@@ -94,6 +98,10 @@ class GANConfig:
         for name in ("latent_dim", "hidden", "depth", "g_channels", "d_channels"):
             _pos_int(name, getattr(self, name))
         _pos_int("n_classes", self.n_classes, minimum=0)
+        _pos_int("pack", self.pack)
+        if self.pack > 1 and self.n_classes:
+            raise ValueError(f"pack must be 1 for a class-conditional model (n_classes="
+                             f"{self.n_classes}); got pack={self.pack}")
         if self.n_classes == 1:
             raise ValueError("n_classes must be 0 (unconditional) or >= 2, got 1")
 
@@ -177,7 +185,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """``D(x, labels) -> (B,)`` logits (critic scores for the Wasserstein loss)."""
+    """``D(x, labels) -> (B,)`` logits (critic scores for the Wasserstein loss); with
+    ``pack > 1``, ``(B / pack,)``: one per pack of consecutive examples."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -187,7 +196,7 @@ class Discriminator(nn.Module):
         extra = 1 if c.minibatch_std else 0
         if c.arch == "mlp":
             layers: list[nn.Module] = []
-            width = c.data_shape[0]
+            width = c.data_shape[0] * c.pack
             for _ in range(c.depth):
                 layers += [_sn(nn.Linear(width, c.hidden), sn), nn.LeakyReLU(0.2)]
                 width = c.hidden
@@ -197,7 +206,7 @@ class Discriminator(nn.Module):
             ch, h, w = c.data_shape
             k = c.d_channels
             self.features = nn.Sequential(
-                _sn(nn.Conv2d(ch, k, 4, stride=2, padding=1), sn), nn.LeakyReLU(0.2),
+                _sn(nn.Conv2d(ch * c.pack, k, 4, stride=2, padding=1), sn), nn.LeakyReLU(0.2),
                 _sn(nn.Conv2d(k, 2 * k, 4, stride=2, padding=1), sn), nn.LeakyReLU(0.2),
                 nn.Flatten())
             feat = 2 * k * (h // 4) * (w // 4)
@@ -210,6 +219,11 @@ class Discriminator(nn.Module):
             raise ValueError(f"x must have shape (B, {', '.join(map(str, c.data_shape))}); got "
                              f"{tuple(x.shape)}")
         labels = _check_labels(labels, x.shape[0], c.n_classes)
+        if c.pack > 1:
+            if x.shape[0] % c.pack:
+                raise ValueError(f"x: a batch of {x.shape[0]} examples cannot be split into "
+                                 f"packs of {c.pack}; use a multiple of {c.pack}")
+            x = x.reshape(x.shape[0] // c.pack, c.pack * x.shape[1], *x.shape[2:])
         h = self.features(x)
         inp = torch.cat([h, minibatch_stddev(h)], dim=1) if c.minibatch_std else h
         out = self.head(inp)[:, 0]

@@ -16,7 +16,7 @@ One GAN step is two optimiser steps on two networks with opposite aims::
 :func:`discriminator_step` and :func:`generator_step` are exactly these two halves; the recipes
 call the first ``n_critic`` times per call of the second (5 for WGAN-GP, 1 otherwise). The
 discriminator's weights are frozen (``requires_grad=False``) during the generator's half, so its
-backward pass computes gradients only for the generator.
+backward pass computes gradients only for the generator; their own flags are restored after.
 """
 
 from __future__ import annotations
@@ -82,13 +82,15 @@ def generator_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, bat
     check_loss(loss)
     device = next(G.parameters()).device
     z = sample_latent(batch_size, G.config.latent_dim, generator=noise, device=device)
+    flags = [p.requires_grad for p in D.parameters()]
     D.requires_grad_(False)
     try:
         loss_g = generator_loss(D(G(z, labels), labels), loss).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-    finally:
-        D.requires_grad_(True)
+    finally:  # restore each parameter's own flag (a caller may have frozen some on purpose)
+        for p, flag in zip(D.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
     opt_g.step()
     return {"loss_g": loss_g.detach()}
 

@@ -354,3 +354,41 @@ def test_mode_coverage_of_the_data_and_of_a_collapsed_sampler():
     assert mode_coverage(few, modes[:2], 0.05)["modes_covered"] == 1
     with pytest.raises(ValueError, match="must share D"):
         mode_coverage(torch.zeros(3, 2), torch.zeros(2, 3), 0.05)
+
+
+def test_packed_discriminator_judges_consecutive_examples_together():
+    torch.manual_seed(0)
+    cfg = GANConfig(data_shape=(2,), hidden=8, depth=1, pack=2)
+    D = Discriminator(cfg)
+    x = torch.randn(6, 2)
+    out = D(x)
+    assert out.shape == (3,)
+    # the pack (x0, x1) is the 4-vector [x0, x1]: same as an unpacked D on concatenated inputs
+    flat = Discriminator(GANConfig(data_shape=(4,), hidden=8, depth=1))
+    flat.load_state_dict(D.state_dict())
+    torch.testing.assert_close(out, flat(x.reshape(3, 4)))
+    img = Discriminator(GANConfig(data_shape=(1, 8, 8), arch="dcgan", d_channels=4, pack=4))
+    assert img(torch.randn(8, 1, 8, 8)).shape == (2,)
+    with pytest.raises(ValueError, match="cannot be split into packs of 2"):
+        D(torch.randn(5, 2))
+    with pytest.raises(ValueError, match="pack must be 1 for a class-conditional model"):
+        GANConfig(n_classes=10, pack=2)
+
+
+def test_helpers_refuse_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        optimal_discriminator(torch.ones(3), torch.ones(2))
+    with pytest.raises(ValueError, match="densities"):
+        optimal_discriminator(torch.tensor([-0.1]), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match=r"d_real must be a non-empty tensor of probabilities"):
+        minimax_value(torch.tensor([1.5]), torch.tensor([0.5]))
+    with pytest.raises(ValueError, match=r"d_fake must be"):
+        minimax_value(torch.tensor([0.5]), torch.tensor([-2.0]))
+
+
+def test_generator_step_keeps_a_callers_frozen_parameters_frozen():
+    cfg = GANConfig(latent_dim=2, hidden=8, depth=1)
+    G, D = Generator(cfg), Discriminator(cfg)
+    D.head.weight.requires_grad_(False)
+    generator_step(G, D, torch.optim.Adam(G.parameters()), 8)
+    assert not D.head.weight.requires_grad and D.head.bias.requires_grad
