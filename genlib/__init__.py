@@ -8,6 +8,9 @@ One module per concept (see ``book/notation.md`` for the names used everywhere):
 - :mod:`genlib.train`    seeding, devices, the training loop, EMA, checkpoints, DDP
 - :mod:`genlib.viz`      image grids, curves, 2D densities, widgets with static twins
 - :mod:`genlib.mixture`  Gaussian mixtures fitted by EM (chapter 1's first model)
+- :mod:`genlib.nn`       building blocks: time embeddings, residual and attention blocks, U-Net
+- :mod:`genlib.autoregressive`, :mod:`genlib.vae`, :mod:`genlib.gan`
+                         one package per model family (chapters 3 to 5)
 - :mod:`genlib.course`   exercise checks that explain a wrong answer
 - :mod:`genlib.recipes`  named training recipes shared by the notebooks and the CLI
 
@@ -18,7 +21,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("cli", "course", "data", "metrics", "mixture", "prob", "recipes", "train", "viz")
+_SUBMODULES = ("autoregressive", "cli", "course", "data", "gan", "metrics", "mixture",
+               "nn", "prob", "recipes", "train", "vae", "viz")
 
 
 def __getattr__(name: str):
