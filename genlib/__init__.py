@@ -9,8 +9,8 @@ One module per concept (see ``book/notation.md`` for the names used everywhere):
 - :mod:`genlib.viz`      image grids, curves, 2D densities, widgets with static twins
 - :mod:`genlib.mixture`  Gaussian mixtures fitted by EM (chapter 1's first model)
 - :mod:`genlib.nn`       building blocks: time embeddings, residual and attention blocks, U-Net
-- :mod:`genlib.autoregressive`, :mod:`genlib.vae`, :mod:`genlib.gan`
-                         one package per model family (chapters 3 to 5)
+- :mod:`genlib.autoregressive`, :mod:`genlib.vae`, :mod:`genlib.gan`, :mod:`genlib.diffusion`
+                         one package per model family (chapters 3 to 6)
 - :mod:`genlib.course`   exercise checks that explain a wrong answer
 - :mod:`genlib.recipes`  named training recipes shared by the notebooks and the CLI
 
@@ -21,7 +21,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("autoregressive", "cli", "course", "data", "gan", "metrics", "mixture",
+_SUBMODULES = ("autoregressive", "cli", "course", "data", "diffusion", "gan", "metrics", "mixture",
                "nn", "prob", "recipes", "train", "vae", "viz")
 
 
