@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genlib.nn import mlp
+
 __all__ = ["VAEConfig", "VAE", "DECODERS", "ARCHITECTURES"]
 
 DECODERS = ("bernoulli", "gaussian", "categorical")
@@ -133,18 +135,6 @@ class VAEConfig:
         return c * self.levels if self.decoder == "categorical" else c
 
 
-def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
-    """Linear layers with SiLU (and dropout) between them; none after the last."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     """Encoder and decoder of a VAE from a :class:`VAEConfig`.
 
@@ -169,9 +159,9 @@ class VAE(nn.Module):
         if config.arch == "mlp":
             self.enc_body = nn.Identity()
             feat = c * h * w
-            self.enc_head = _mlp([feat + k, *config.hidden, 2 * d], config.dropout)
-            self.dec_head = _mlp([d + k, *reversed(config.hidden), config.out_channels * h * w],
-                                 config.dropout)
+            self.enc_head = mlp([feat + k, *config.hidden, 2 * d], dropout=config.dropout)
+            self.dec_head = mlp([d + k, *reversed(config.hidden), config.out_channels * h * w],
+                                dropout=config.dropout)
             self._dec_map: tuple[int, int, int] = (config.out_channels, h, w)
             self.dec_body: nn.Module = nn.Identity()
         else:
@@ -183,8 +173,9 @@ class VAE(nn.Module):
             f = 2 ** len(config.channels)
             self._dec_map = (chans[-1], h // f, w // f)
             feat = math.prod(self._dec_map)
-            self.enc_head = _mlp([feat + k, top, 2 * d], config.dropout)
-            self.dec_head = nn.Sequential(_mlp([d + k, top, feat], config.dropout), nn.SiLU())
+            self.enc_head = mlp([feat + k, top, 2 * d], dropout=config.dropout)
+            self.dec_head = nn.Sequential(mlp([d + k, top, feat], dropout=config.dropout),
+                                          nn.SiLU())
             dec: list[nn.Module] = []
             rev = chans[::-1]
             for i, (a, b) in enumerate(zip(rev[:-1], rev[1:], strict=True)):

@@ -14,16 +14,6 @@ from genlib.diffusion import flow_matching_loss, flow_path, sample_euler, sample
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread for this module's tests: on the shared 2-core machine two threads ran
-    the Monte Carlo samplers here 30 times slower than one (FACTS.md). Restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_flow_path_endpoints_midpoint_and_velocity():
     g = torch.Generator().manual_seed(0)
     x0, x1 = torch.randn(4, 3, 2, generator=g, dtype=F64), torch.randn(4, 3, 2, generator=g,

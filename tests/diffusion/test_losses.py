@@ -25,16 +25,6 @@ from genlib.diffusion import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread for this module's tests: on the shared 2-core machine two threads ran
-    the Monte Carlo samplers here 30 times slower than one (FACTS.md). Restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class Recorder:
     """A fixed nonlinear 'network' that remembers the timesteps it was given."""
 

@@ -29,16 +29,6 @@ from genlib.diffusion import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread for this module's tests: on the shared 2-core machine two threads ran
-    the Monte Carlo samplers here 30 times slower than one (FACTS.md). Restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _abar(schedule, t: int) -> float:
     """alpha_bar_t as a Python product, independent of the library's log-sum route."""
     return math.prod(1.0 - b for b in schedule.betas[: t + 1].tolist())

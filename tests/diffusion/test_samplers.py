@@ -29,16 +29,6 @@ MU = torch.tensor([0.5, -1.0], dtype=torch.float64)
 SD = torch.tensor([0.6, 0.45], dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread for this module's tests: on the shared 2-core machine two threads ran
-    the Monte Carlo samplers here 30 times slower than one (FACTS.md). Restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gaussian_eps_model(schedule, mu=MU, sd=SD, parameterization="eps"):
     """The exact noise predictor E[eps | x_t] for data N(mu, diag sd^2): x_t ~ N(sqrt(a) mu,
     a sd^2 + 1 - a) and E[eps | x_t] = sqrt(1 - a) (x_t - sqrt(a) mu) / (a sd^2 + 1 - a).
