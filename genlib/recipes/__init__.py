@@ -56,10 +56,10 @@ class Recipe:
 
 def _registry() -> dict[str, Recipe]:
     # Imported here so that importing genlib.recipes stays cheap.
-    from genlib.recipes import autoregressive, classifier, gan, gmm, vae
+    from genlib.recipes import autoregressive, classifier, diffusion, gan, gmm, vae
 
     recipes = [*gmm.RECIPES, *classifier.RECIPES, *autoregressive.RECIPES, *vae.RECIPES,
-               *gan.RECIPES]
+               *gan.RECIPES, *diffusion.RECIPES]
     return {r.name: r for r in recipes}
 
 

@@ -1,0 +1,213 @@
+"""The diffusion targets of chapter 6, measured: the recipes' full budgets, timed, and the
+engineering choices behind them.
+
+Targets (issue 8), on 2 CPU cores:
+
+- ``ddpm-mnist5k`` and ``flow-mnist5k``: classifier-FID <= 15 for 1,000 samples after at most
+  5 minutes of training (both stages of a latent model counted) plus at most 30 s of sampling,
+  with every digit class at least 7% of the samples;
+- ``ddpm-toy2d``: no target of its own; its MMD to fresh data is recorded beside the data's own.
+
+``python bench/bench_diffusion.py`` trains each recipe with its default config and full budget (a
+fixed number of steps, so the scores do not depend on the machine; seconds are measured), then
+re-samples the two mnist5k models with fewer and more sampler steps: the quality-vs-steps table
+of the chapter. Results go to bench/results/diffusion.json.
+
+``--sweep`` compares the choices the chapter discusses at one wall-clock budget (``--seconds``,
+default 300, stage 1 included; a seconds budget has no known length, so the learning rate
+stays constant after its warm-up): a pixel-space U-Net at 28x28 and at 14x14, and latent models with
+epsilon- or v-prediction, with and without EMA, and flow matching. The latent rows share one
+stage 1 VAE (trained once; its seconds are charged to every latent row). Results go to
+bench/results/diffusion_sweep.json.
+
+    python bench/bench_diffusion.py                      # the three recipes, seed 0
+    python bench/bench_diffusion.py --recipes ddpm-mnist5k --seeds 0 1 2
+    python bench/bench_diffusion.py --sweep --only latent_v pixel14
+
+Timings on a shared machine are noisy: run when the machine is otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, save_json  # noqa: E402
+
+from genlib.recipes import get_recipe  # noqa: E402
+from genlib.recipes.diffusion import (  # noqa: E402
+    AUTOENCODER_DIR,
+    DiffusionTrainConfig,
+    LatentDDPMConfig,
+    LatentFlowConfig,
+    load_pipeline,
+)
+from genlib.train import Budget  # noqa: E402
+
+RECIPES = ("ddpm-toy2d", "ddpm-mnist5k", "flow-mnist5k")
+FID_TARGET, MIN_SHARE_TARGET, TRAIN_TARGET_S, SAMPLE_TARGET_S = 15.0, 0.07, 300.0, 30.0
+STEPS_TABLE = {"ddpm-mnist5k": [("ddim", s) for s in (5, 10, 20, 50, 100)] + [("ddpm", None)],
+               "flow-mnist5k": [("euler", s) for s in (5, 10, 25, 50)]
+               + [("heun", s) for s in (5, 10, 25)]}
+
+# name: (config, what it shows)
+SWEEP = {
+    "pixel28": (DiffusionTrainConfig(space="pixel", parameterization="eps", batch_size=64),
+                "the naive start: the default U-Net (1.1M parameters) on 28x28 pixels"),
+    "pixel14": (DiffusionTrainConfig(
+        space="pixel", parameterization="eps", batch_size=64,
+        unet=replace(DiffusionTrainConfig().unet, image_size=14, channel_mults=(1, 2))),
+        "the same U-Net width at 14x14 (two levels), upsampled for scoring"),
+    "latent_eps": (LatentDDPMConfig(parameterization="eps"),
+                   "latent model, epsilon-prediction"),
+    "latent_v": (LatentDDPMConfig(), "latent model, v-prediction (the ddpm-mnist5k recipe)"),
+    "latent_v_noema": (LatentDDPMConfig(ema_decay=0.0), "the recipe without the EMA"),
+    "latent_flow": (LatentFlowConfig(), "latent flow matching (the flow-mnist5k recipe)"),
+}
+
+
+def check(name: str, m: dict) -> bool:
+    if name == "ddpm-toy2d":
+        return True
+    return bool(m["classifier_fid"] <= FID_TARGET and m["min_class_share"] >= MIN_SHARE_TARGET
+                and m["train_seconds"] <= TRAIN_TARGET_S
+                and m["sample_seconds"] <= SAMPLE_TARGET_S)
+
+
+def _score(model, sampler, steps, seed=0) -> dict:
+    from genlib.metrics import evaluate_images
+
+    t = time.perf_counter()
+    x = model.sample(1000, sampler=sampler, steps=steps,
+                     generator=torch.Generator().manual_seed(seed))
+    secs = time.perf_counter() - t
+    ev = evaluate_images(torch.round(x * 255) / 255, against="mnist5k", n_boot=0,
+                         kid_subsets=10)
+    return {"sampler": sampler, "steps": steps, "sample_seconds": round(secs, 1),
+            "classifier_fid": round(ev["fid"], 2),
+            "min_class_share": round(ev["class_hist"]["min_share"], 3)}
+
+
+def run_recipes(args) -> int:
+    rows, tables = [], {}
+    for name in args.recipes:
+        recipe = get_recipe(name)
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory(prefix="bench-diffusion-") as tmp:
+                t = time.perf_counter()
+                m = recipe.train(recipe.config_cls(), Path(tmp) / "run", budget=recipe.full,
+                                 device="cpu", seed=seed, progress=False)
+                wall = time.perf_counter() - t
+                row = {"recipe": name, "seed": seed, "threads": args.threads,
+                       "steps": m["steps"], "images_seen": m["images_seen"],
+                       "train_seconds": round(m["train_seconds"], 1),
+                       "autoencoder_seconds": round(m["autoencoder_seconds"], 1),
+                       "sample_seconds": round(m["sample_seconds"], 1),
+                       "wall_seconds": round(wall, 1)}
+                if name == "ddpm-toy2d":
+                    row.update(mmd=m["mmd"], mmd_data=m["mmd_data"])
+                else:
+                    row.update(classifier_fid=round(m["classifier_fid"], 2),
+                               min_class_share=round(m["min_class_share"], 3),
+                               class_shares=[round(s, 3) for s in m["class_shares"]],
+                               nn_dist_samples=round(m["nn_dist_samples"], 3),
+                               nn_dist_test=round(m["nn_dist_test"], 3),
+                               train_target_s=TRAIN_TARGET_S, sample_target_s=SAMPLE_TARGET_S)
+                    if seed == args.seeds[0] and not args.no_table:
+                        model = load_pipeline(Path(tmp) / "run")
+                        tables[name] = [_score(model, s, k, seed) for s, k in STEPS_TABLE[name]]
+                        for r in tables[name]:
+                            print(json.dumps({"recipe": name, **r}), flush=True)
+                row["meets_target"] = check(name, m)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(f"\ntorch {torch.__version__}, {args.threads} torch threads")
+    for r in rows:
+        if r["recipe"] == "ddpm-toy2d":
+            res = f"MMD {r['mmd']:.5f} (data vs data {r['mmd_data']:.5f})"
+        else:
+            res = (f"FID {r['classifier_fid']:.2f}, smallest class "
+                   f"{100 * r['min_class_share']:.1f}%, sampling {r['sample_seconds']:.1f} s")
+        print(f"{r['recipe']:14s} seed {r['seed']} {r['steps']:6d} steps {r['train_seconds']:7.1f}"
+              f" s  {res}  {'met' if r['meets_target'] else 'MISSED'}")
+    for name in args.recipes:
+        sel = [r for r in rows if r["recipe"] == name and "classifier_fid" in r]
+        if len(sel) > 1:
+            print(f"{name}: median FID {statistics.median(r['classifier_fid'] for r in sel):.2f}")
+    save_json(args.out, {"machine": machine_info(args.threads),
+                         "measured_unix": int(time.time()), "rows": rows,
+                         "steps_table": tables})
+    return 0 if all(r["meets_target"] for r in rows) else 1
+
+
+def run_sweep(args) -> int:
+    names = args.only or list(SWEEP)
+    unknown = sorted(set(names) - set(SWEEP))
+    if unknown:
+        raise SystemExit(f"--only: unknown sweep entries {unknown}; valid: {', '.join(SWEEP)}")
+    recipe = get_recipe("ddpm-mnist5k")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-diffusion-sweep-") as tmp:
+        shared_ae = None
+        for name in names:
+            cfg, what = SWEEP[name]
+            run = Path(tmp) / name
+            budget_s = args.seconds
+            if cfg.latent:
+                if shared_ae is None:  # train stage 1 once, at the recipe's full length
+                    from genlib.recipes.diffusion import _stage1
+
+                    ae_steps = cfg.autoencoder_steps or recipe.full.steps // 2
+                    shared_ae = Path(tmp) / "shared"
+                    ae = _stage1(cfg, shared_ae, steps=ae_steps, device="cpu", seed=0,
+                                 resume=False, progress=False)
+                    ae_seconds = float(ae["train_seconds"])
+                shutil.copytree(shared_ae / AUTOENCODER_DIR, run / AUTOENCODER_DIR)
+                budget_s = args.seconds - ae_seconds
+            m = recipe.train(cfg, run, budget=Budget(seconds=budget_s), device="cpu", seed=0,
+                             resume=True, progress=False)
+            row = {"name": name, "what": what, "steps": m["steps"],
+                   "train_seconds": round(m["train_seconds"], 1),
+                   "sample_seconds": round(m["sample_seconds"], 1),
+                   "n_params": m["n_params"], "classifier_fid": round(m["classifier_fid"], 2),
+                   "min_class_share": round(m["min_class_share"], 3),
+                   "sampler": f"{cfg.sampler} {cfg.sample_steps}"}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    save_json(args.out, {"machine": machine_info(args.threads), "seconds": args.seconds,
+                         "measured_unix": int(time.time()), "rows": rows})
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-table", action="store_true", help="skip the quality-vs-steps table")
+    p.add_argument("--sweep", action="store_true")
+    p.add_argument("--only", nargs="+")
+    p.add_argument("--seconds", type=float, default=300.0)
+    p.add_argument("--out")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = Path(__file__).resolve().parent / "results"
+    if args.sweep:
+        args.out = args.out or str(root / "diffusion_sweep.json")
+        return run_sweep(args)
+    args.out = args.out or str(root / "diffusion.json")
+    return run_recipes(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
