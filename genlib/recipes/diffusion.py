@@ -22,8 +22,10 @@ scoring).
 table in chapter 6): one forward and backward pass of the default pixel U-Net costs about
 1.1 GFLOP per 28x28 image, so five minutes on a laptop CPU buys a few hundred steps; the same
 time spent on 32-dimensional latents buys thousands, and the VAE's decoder turns them into sharp
-digits. ``v``-prediction (Salimans & Ho 2022) with the cosine schedule and an EMA of the weights
-beat epsilon-prediction in that budget.
+digits. In five minutes (bench/results/diffusion_sweep.json), the 28x28 U-Net reached
+classifier-FID 100 and a 14x14 one 22, against 1.1 for latent ``v``-prediction (Salimans & Ho
+2022) with the cosine schedule; latent epsilon-prediction reached 8 with one class under 3%; the
+EMA of the weights made a small difference (1.13 against 1.19).
 
 **Evaluation** (mnist5k): ``eval_samples`` samples from the EMA weights with the configured
 sampler, rounded to uint8 levels, scored by classifier-FID against the 4,000 training digits and
