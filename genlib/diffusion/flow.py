@@ -195,7 +195,8 @@ def sample_heun(model: Model, x_0: torch.Tensor, *, steps: int,
     .. math::  \tilde x = x_t + h\, v_\theta(x_t, t), \qquad
                x_{t+h} = x_t + \tfrac h2 \big(v_\theta(x_t, t) + v_\theta(\tilde x, t + h)\big)
 
-    Second order: exact for a field affine in ``t``; two network evaluations per step.
+    Second order (its error falls like ``1 / steps**2``); exact for a field that depends on
+    ``t`` alone and is affine in it; two network evaluations per step.
     Arguments and callback as :func:`sample_euler` (the callback sees the first evaluation).
     """
     steps = _check_sampler_args(x_0, steps, callback)

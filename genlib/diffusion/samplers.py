@@ -257,6 +257,13 @@ def sample_ddim(model: Model, x_T: torch.Tensor, *, schedule: NoiseSchedule,
     With ``eta = 0`` the result is a deterministic function of ``x_T`` (the generator is not
     used), so it can encode and interpolate; ``eta = 1`` is ancestral DDPM sampling.
 
+    Very few steps with ``parameterization="eps"`` are badly conditioned: the first step
+    recovers :math:`\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}`
+    at a ``t`` near ``T``, where :math:`1 / \sqrt{\bar\alpha_t}` is large (about 20,000 at
+    the last step of the cosine schedule with ``T = 1000``), so small errors in
+    :math:`\hat\epsilon` become large errors in :math:`\hat x_0`. ``"v"`` (or ``"x0"``)
+    prediction stays well conditioned.
+
     Args:
         model, x_T, schedule, parameterization, callback, clip_x0: see the module docstring.
         steps: number of steps in ``[1, T]`` (default 50), or None for all ``T``.
