@@ -288,7 +288,10 @@ class DiffusionModel:
                    generator: torch.Generator | None = None, callback: Any = None,
                    batch_size: int = 1000) -> torch.Tensor:
         """``n`` samples where the model lives (latents scaled by ``1 / latent_scale``, images
-        in ``[-1, 1]`` at the training resolution, or points), on the CPU."""
+        in ``[-1, 1]`` at the training resolution, or points), on the CPU.
+
+        ``sampler`` None: the config's; ``steps`` -1 (the default): the config's
+        ``sample_steps``, None: all ``T`` steps (``"ddim"``/``"ddpm"`` only)."""
         c = self.config
         sampler = c.sampler if sampler is None else sampler
         if sampler not in SAMPLERS[c.objective]:
@@ -394,7 +397,8 @@ def train(config: DiffusionTrainConfig, run_dir: Path | None, *, budget: Budget,
     Returns:
         mnist5k: ``classifier_fid``, ``min_class_share``, ``class_shares``,
         ``nn_dist_samples`` and ``nn_dist_test`` (median distance to the nearest training
-        digit, samples and test digits); toys ``ring``/``grid``: ``high_quality``,
+        digit, samples and test digits); toys: ``mmd`` to fresh data and ``mmd_data`` (data
+        against data, the floor), and for ``ring``/``grid`` also ``high_quality``,
         ``modes_covered``, ``n_modes``, ``min_mode_share``; always ``steps``, ``images_seen``,
         ``train_seconds`` (both stages), ``autoencoder_seconds``, ``sample_seconds``,
         ``eval_seconds``, ``n_params``, ``final_loss``, ``latent_scale`` and ``protocol``.
