@@ -1,4 +1,4 @@
-"""Recipes ddpm-toy2d, ddpm-mnist5k and flow-mnist5k: metrics, both stages of a latent model,
+"""Recipes ddpm-toy2d, ddpm-mnist5k, flow-mnist5k and ddpm-pixel-mnist5k: metrics, both stages of a latent model,
 pixel space, exact resume, samples, a short run lowering the loss, and config checks."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from genlib.recipes.diffusion import (
     DiffusionTrainConfig,
     LatentDDPMConfig,
     LatentFlowConfig,
+    PixelDDPMConfig,
     ToyDDPMConfig,
     load_pipeline,
     sample,
@@ -47,6 +48,33 @@ def test_registry():
         assert get_recipe(name).chapter == chapter
     assert get_recipe("ddpm-mnist5k").config_cls().latent
     assert get_recipe("flow-mnist5k").config_cls().objective == "flow"
+    pixel = get_recipe("ddpm-pixel-mnist5k")
+    assert pixel.chapter == 6 and pixel.config_cls is PixelDDPMConfig
+    assert pixel.full.steps == 8000 and pixel.quick.steps < pixel.full.steps
+
+
+def test_pixel_recipe_defaults():
+    """The GPU recipe: the 6.5M-parameter U-Net at 28x28, v-prediction, all-T ancestral."""
+    from genlib.nn import UNet
+
+    c = PixelDDPMConfig()
+    assert not c.latent and c.space == "pixel" and c.unet.image_size == 28
+    assert (c.objective, c.parameterization, c.schedule) == ("ddpm", "v", "cosine")
+    assert (c.sampler, c.sample_steps, c.eval_samples) == ("ddpm", None, 1000)
+    assert sum(p.numel() for p in UNet(c.unet).parameters()) == 6_469_889
+
+
+def test_pixel_recipe_runs_ancestral(tmp_path):
+    """PixelDDPMConfig's path (pixel space, 28x28, ancestral sampling over all T steps) with a
+    shrunk network and schedule; the samples land on [0, 1] images."""
+    cfg = dataclasses.replace(
+        PixelDDPMConfig(), batch_size=4, eval_samples=130, timesteps=5, warmup_steps=1,
+        unet=UNetConfig(base_channels=8, channel_mults=(1, 2), attention_resolutions=(),
+                        groups=4))
+    m = train(cfg, tmp_path / "p", budget=Budget(steps=2), progress=False)
+    assert m["steps"] == 2 and np.isfinite(m["classifier_fid"])
+    x = load_pipeline(tmp_path / "p").sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
 
 
 def test_toy_metrics_and_samples(tmp_path):
