@@ -1,5 +1,6 @@
-"""Recipes ddpm-toy2d, ddpm-mnist5k, flow-mnist5k and ddpm-pixel-mnist5k: metrics, both stages of a latent model,
-pixel space, exact resume, samples, a short run lowering the loss, and config checks."""
+"""Recipes ddpm-toy2d, ddpm-mnist5k, flow-mnist5k and ddpm-pixel-mnist5k: metrics, both
+stages of a latent model, pixel space, exact resume, samples, a short run lowering the loss,
+and config checks."""
 
 from __future__ import annotations
 
