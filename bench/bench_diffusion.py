@@ -15,7 +15,7 @@ bench/results/diffusion_gpu.json.
 
 ``python bench/bench_diffusion.py`` trains each recipe with its default config and full budget (a
 fixed number of steps, so the scores do not depend on the machine; seconds are measured), then
-re-samples the two mnist5k models with fewer and more sampler steps: the quality-vs-steps table
+re-samples the mnist5k models with fewer and more sampler steps: the quality-vs-steps table
 of the chapter. Results go to bench/results/diffusion.json.
 
 ``--sweep`` compares the choices the chapter discusses at one wall-clock budget (``--seconds``,
@@ -144,20 +144,22 @@ def run_recipes(args) -> int:
                                nn_dist_test=round(m["nn_dist_test"], 3),
                                n_params=m["n_params"])
                     if name in GPU_RECIPES:
-                        row.update(floor_fid=round(_floor_fid(), 3),
-                                   fid_target=round(FLOOR_FACTOR * _floor_fid(), 3))
+                        floor = _floor_fid()
+                        row.update(floor_fid=round(floor, 3),
+                                   fid_target=round(FLOOR_FACTOR * floor, 3))
                     else:
                         row.update(train_target_s=TRAIN_TARGET_S,
                                    sample_target_s=SAMPLE_TARGET_S)
-                    if args.save_samples:  # a grid for the book, from the recipe's sampler
+                    table = seed == args.seeds[0] and not args.no_table
+                    if args.save_samples or table:
                         model = load_pipeline(Path(tmp) / "run", device=args.device)
+                    if args.save_samples:  # a grid for the book, from the recipe's sampler
                         x = model.sample(100, generator=torch.Generator().manual_seed(seed))
                         out = Path(args.save_samples) / f"{name}_seed{seed}.npz"
                         out.parent.mkdir(parents=True, exist_ok=True)
                         np.savez_compressed(out, images=torch.round(x * 255).to(torch.uint8)
                                             .numpy())
-                    if seed == args.seeds[0] and not args.no_table:
-                        model = load_pipeline(Path(tmp) / "run", device=args.device)
+                    if table:
                         tables[name] = [_score(model, s, k, seed) for s, k in STEPS_TABLE[name]]
                         for r in tables[name]:
                             print(json.dumps({"recipe": name, **r}), flush=True)
