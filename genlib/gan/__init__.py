@@ -9,11 +9,14 @@ learns to tell its samples from the data.
   :class:`GANConfig`
 - :mod:`~genlib.gan.training` the two halves of a step, :func:`discriminator_step` and
   :func:`generator_step`; :func:`mode_coverage` for mixtures of Gaussians
+- :mod:`~genlib.gan.clusters` self-conditioning: :func:`cluster_images` (k-means cluster ids to
+  train a conditional pair on, no labels needed) and :class:`ClusterLabels`
 
-Training recipes: ``genlib train gan-toy2d``, ``dcgan-mnist5k``, ``wgan-gp-mnist5k`` and
-``cgan-mnist5k`` (:mod:`genlib.recipes.gan`).
+Training recipes: ``genlib train gan-toy2d``, ``dcgan-mnist5k``, ``wgan-gp-mnist5k``,
+``cgan-mnist5k`` and ``scgan-mnist5k`` (:mod:`genlib.recipes.gan`).
 """
 
+from genlib.gan.clusters import ClusterLabels, cluster_images
 from genlib.gan.losses import (
     LOSSES,
     check_loss,
@@ -42,4 +45,5 @@ __all__ = [
     "ARCHS", "GANConfig", "Generator", "Discriminator", "sample_latent", "to_unit", "from_unit",
     "minibatch_stddev",
     "discriminator_step", "generator_step", "mode_coverage",
+    "ClusterLabels", "cluster_images",
 ]

@@ -1,5 +1,6 @@
-"""Recipes gan-toy2d, dcgan-mnist5k, wgan-gp-mnist5k and cgan-mnist5k: metrics, snapshots,
-exact resume, samples, config checks, and the ring target met by the full toy recipe."""
+"""Recipes gan-toy2d, dcgan-mnist5k, wgan-gp-mnist5k, cgan-mnist5k and scgan-mnist5k: metrics,
+snapshots, exact resume, samples, config checks, and the ring target met by the full toy
+recipe."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from genlib.gan import GANConfig
+from genlib.data import load
+from genlib.gan import GANConfig, cluster_images
 from genlib.recipes import get_recipe, train_cached
 from genlib.recipes.gan import (
     CGANConfig,
     DCGANConfig,
     GANTrainConfig,
+    SCGANConfig,
     ToyGANConfig,
     WGANGPConfig,
+    load_clusters,
     load_generator,
     sample,
     train,
@@ -54,7 +58,8 @@ def test_mnist_metrics_samples_and_conditional_accuracy(tmp_path):
     assert m["images_seen"] == 3 * 64
     out = get_recipe("cgan-mnist5k").sample(tmp_path / "c", 12, seed=2, config=cfg)
     assert out["images"].dtype == np.uint8 and out["images"].shape == (12, 1, 28, 28)
-    assert out["labels"].tolist() == [*range(10), 0, 1]
+    assert out["labels"].tolist() == [*range(10), 0, 1] and "clusters" not in out
+    assert load_clusters(tmp_path / "c") is None  # labelled, not self-conditioned
     again = sample(tmp_path / "c", 12, seed=2)
     assert np.array_equal(out["images"], again["images"])
     # the EMA generator is the default; the live one differs after 3 steps
@@ -64,10 +69,29 @@ def test_mnist_metrics_samples_and_conditional_accuracy(tmp_path):
                                                      live.state_dict().values(), strict=True))
 
 
+def test_self_conditioned_run_trains_on_clusters_and_samples_by_their_sizes(tmp_path):
+    cfg = SCGANConfig(net=dataclasses.replace(TINY_NET, n_classes=4), clusters=4,
+                      eval_samples=200)
+    m = train(cfg, tmp_path / "s", budget=Budget(steps=3), seed=1, progress=False)
+    assert "class_accuracy" not in m and len(m["class_shares"]) == 10
+    assert "self-conditioned" in m["protocol"]
+    clusters = load_clusters(tmp_path / "s")
+    # the clusters of the run are k-means of the training digits, seeded by the run's seed
+    expected = cluster_images(load("mnist5k", "train").images, 4, seed=1)
+    assert torch.equal(clusters.labels, expected.labels) and clusters.sizes.sum() == 4000
+    out = sample(tmp_path / "s", 500, seed=0)
+    assert out["images"].shape == (500, 1, 28, 28) and "labels" not in out
+    assert out["clusters"].shape == (500,) and set(out["clusters"].tolist()) <= set(range(4))
+    assert np.array_equal(out["clusters"],
+                          clusters.sample(500, generator=torch.Generator().manual_seed(0)))
+
+
 @pytest.mark.parametrize("cfg", [
     WGANGPConfig(net=TINY_NET, eval_samples=200),          # penalty: interpolation weights
     CGANConfig(net=dataclasses.replace(TINY_NET, n_classes=10), eval_samples=200),  # EMA, labels
     SMALL_TOY,                                             # toy sampler's own generator
+    SCGANConfig(net=dataclasses.replace(TINY_NET, n_classes=3), clusters=3,
+                eval_samples=200),                         # cluster ids as labels
 ])
 def test_resume_is_exact(tmp_path, cfg):
     train(cfg, tmp_path / "a", budget=Budget(steps=4), progress=False)
@@ -82,13 +106,15 @@ def test_resume_is_exact(tmp_path, cfg):
 
 def test_recipes_are_registered_with_json_round_trip():
     for name, cls in (("gan-toy2d", ToyGANConfig), ("dcgan-mnist5k", DCGANConfig),
-                      ("wgan-gp-mnist5k", WGANGPConfig), ("cgan-mnist5k", CGANConfig)):
+                      ("wgan-gp-mnist5k", WGANGPConfig), ("cgan-mnist5k", CGANConfig),
+                      ("scgan-mnist5k", SCGANConfig)):
         r = get_recipe(name)
         assert r.chapter == 5 and r.config_cls is cls
         cfg = cls()
         back = cls(**json.loads(json.dumps(dataclasses.asdict(cfg))))
         assert back == cfg and isinstance(back.net, GANConfig)
     assert WGANGPConfig().gp_weight == 10.0 and CGANConfig().net.n_classes == 10
+    assert SCGANConfig().clusters == SCGANConfig().net.n_classes == 50
 
 
 def test_train_cached_loads_the_finished_toy_run(tmp_path):
@@ -107,7 +133,14 @@ def test_train_cached_loads_the_finished_toy_run(tmp_path):
     ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
     ({"gp_weight": -1.0}, "gp_weight must be >= 0"),
     ({"net": GANConfig()}, "dataset 'mnist5k' needs arch='dcgan'"),
-    ({"net": dataclasses.replace(TINY_NET, n_classes=3)}, "n_classes must be 0 or 10"),
+    ({"net": dataclasses.replace(TINY_NET, n_classes=3)},
+     r"n_classes must be 0, 10 \(the digit labels\) or equal to clusters for mnist5k, got 3"),
+    ({"net": dataclasses.replace(TINY_NET, n_classes=10), "clusters": 20},
+     r"clusters=20 \(self-conditioning\) needs dataset 'mnist5k' and net.n_classes=20, got "
+     r"dataset='mnist5k' and net.n_classes=10"),
+    ({"dataset": "ring", "clusters": 4}, "needs dataset 'mnist5k'"),
+    ({"clusters": 1}, r"clusters must be 0 \(off\) or >= 2, got 1"),
+    ({"clusters": True}, "clusters must be an integer >= 0, got True"),
     ({"dataset": "ring"}, "a 2D toy needs an unconditional arch='mlp' net"),
     ({"snapshot_every": -1}, "snapshot_every must be an integer >= 0"),
 ])
