@@ -25,6 +25,8 @@ defaults, run on a 16-core machine, 16 one-thread runs at a time.
     python bench/bench_gan.py                                   # the five recipes, seed 0
     python bench/bench_gan.py --recipes dcgan-mnist5k --seeds 0 1 2
     python bench/bench_gan.py --sweep --only base hinge_lr1e-3
+    python bench/bench_gan.py --recipes scgan-mnist5k --seeds 0 1 2 \
+        --out bench/results/gan_scgan.json --save-samples bench/results
 
 Timings on a shared machine are noisy: run when the machine is otherwise idle.
 """
@@ -36,10 +38,12 @@ import copy
 import json
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,10 +93,16 @@ def run_recipes(args) -> int:
             cfg = recipe.config_cls()
             if name == "gan-toy2d":
                 cfg = replace(cfg, snapshot_every=0)
-            t = time.perf_counter()
-            m = recipe.train(cfg, None, budget=recipe.full, device="cpu", seed=seed,
-                             progress=False)
-            wall = time.perf_counter() - t
+            with tempfile.TemporaryDirectory() as tmp:
+                run = Path(tmp) / "run" if args.save_samples else None
+                t = time.perf_counter()
+                m = recipe.train(cfg, run, budget=recipe.full, device="cpu", seed=seed,
+                                 progress=False)
+                wall = time.perf_counter() - t
+                if run is not None and name != "gan-toy2d":  # a grid for the book
+                    out = Path(args.save_samples) / f"{name}_seed{seed}.npz"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(out, **recipe.sample(run, 100, seed=seed))
             row = {"recipe": name, "seed": seed, "threads": args.threads, "steps": m["steps"],
                    "images_seen": m["images_seen"],
                    "train_seconds": round(m["train_seconds"], 1), "wall_seconds": round(wall, 1),
@@ -175,6 +185,9 @@ def main(argv=None) -> int:
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--save-samples", metavar="DIR",
+                   help="also write 100 samples of each mnist5k run to DIR/RECIPE_seedN.npz "
+                        "(the run then also writes checkpoints, in a temporary folder)")
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--only", nargs="+")
     p.add_argument("--steps", type=int, default=3500)

@@ -66,8 +66,13 @@ class ClusterLabels:
         return {"labels": self.labels.clone(), "k": torch.tensor(self.k)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        other = ClusterLabels(state["labels"], int(state["k"]))
+        other = ClusterLabels.from_state_dict(state)
         self.k, self.labels = other.k, other.labels
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ClusterLabels:
+        """The clusters saved by :meth:`state_dict` (as in a checkpoint)."""
+        return cls(state["labels"], int(state["k"]))
 
     def __repr__(self) -> str:
         return f"ClusterLabels(k={self.k}, n={self.labels.numel()}, sizes={self.sizes.tolist()})"

@@ -403,9 +403,7 @@ def load_clusters(run_dir: str | os.PathLike) -> ClusterLabels | None:
     state = newest_checkpoint(run_dir)["state"]
     if "clusters" not in state:
         return None
-    clusters = ClusterLabels(torch.zeros(1, dtype=torch.long), 2)
-    clusters.load_state_dict(state["clusters"])
-    return clusters
+    return ClusterLabels.from_state_dict(state["clusters"])
 
 
 def load_generator(run_dir: str | os.PathLike, config: GANTrainConfig | None = None, *,

@@ -60,6 +60,8 @@ def test_empty_clusters_are_never_sampled_and_state_round_trips():
     other = ClusterLabels(torch.zeros(1, dtype=torch.long), 2)
     other.load_state_dict(c.state_dict())
     assert other.k == 4 and torch.equal(other.labels, c.labels)
+    again = ClusterLabels.from_state_dict(c.state_dict())
+    assert again.k == 4 and torch.equal(again.sizes, c.sizes)
 
 
 @pytest.mark.parametrize("call, match", [
