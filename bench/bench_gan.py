@@ -102,7 +102,7 @@ def run_recipes(args) -> int:
                 if run is not None and name != "gan-toy2d":  # a grid for the book
                     out = Path(args.save_samples) / f"{name}_seed{seed}.npz"
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    np.savez_compressed(out, **recipe.sample(run, 100, seed=seed))
+                    np.savez_compressed(out, **recipe.sample(run, 100, seed=seed, config=cfg))
             row = {"recipe": name, "seed": seed, "threads": args.threads, "steps": m["steps"],
                    "images_seen": m["images_seen"],
                    "train_seconds": round(m["train_seconds"], 1), "wall_seconds": round(wall, 1),
