@@ -15,9 +15,9 @@ is the simplest version: k-means on the pixels, once, before training.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
+
+from genlib.data import check_int
 
 __all__ = ["ClusterLabels", "cluster_images"]
 
@@ -30,8 +30,7 @@ class ClusterLabels:
     """
 
     def __init__(self, labels: torch.Tensor, k: int) -> None:
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
-            raise ValueError(f"k must be an integer >= 2, got {k!r}")
+        k = check_int("k", k, minimum=2)
         labels = torch.as_tensor(labels)
         if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
             raise ValueError(f"labels must be a 1-D integer tensor, got dtype {labels.dtype} and "
@@ -40,7 +39,7 @@ class ClusterLabels:
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
             raise ValueError(f"labels must lie in 0..{k - 1}; got values in "
                              f"{int(labels.min())}..{int(labels.max())}")
-        self.k = int(k)
+        self.k = k
         self.labels = labels.cpu()
 
     @property
@@ -56,11 +55,10 @@ class ClusterLabels:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` cluster ids drawn independently with probabilities :attr:`prior` (int64)."""
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"n must be an integer >= 0, got {n!r}")
-        if n == 0:
+        n = check_int("n", n, minimum=0)
+        if n == 0:  # torch.multinomial refuses n = 0
             return torch.zeros(0, dtype=torch.long)
-        return torch.multinomial(self.prior, int(n), replacement=True, generator=generator)
+        return torch.multinomial(self.prior, n, replacement=True, generator=generator)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"labels": self.labels.clone(), "k": torch.tensor(self.k)}
@@ -83,7 +81,8 @@ def cluster_images(images: torch.Tensor, k: int, *, seed: int = 0,
     """k-means (scikit-learn's ``KMeans``, ``n_init`` restarts from k-means++ seeds, the
     lowest within-cluster sum of squares kept) on the flattened ``images`` ``(N, ...)``.
 
-    The result depends only on the images, ``k``, ``seed`` and ``n_init``.
+    The result depends only on the images, ``k``, ``seed`` and ``n_init`` (and on the
+    scikit-learn version).
     """
     from sklearn.cluster import KMeans
 
@@ -91,13 +90,11 @@ def cluster_images(images: torch.Tensor, k: int, *, seed: int = 0,
         raise ValueError(f"images must be a tensor (N, ...) with N >= 1, got "
                          f"{type(images).__name__} of shape "
                          f"{tuple(getattr(images, 'shape', ()))}")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= len(images):
-        raise ValueError(f"k must be an integer in 2..{len(images)} (the number of images), "
-                         f"got {k!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+    k = check_int("k", k, minimum=2)
+    if k > len(images):
+        raise ValueError(f"k must be at most the number of images, {len(images)}; got {k}")
+    seed = check_int("seed", seed, minimum=0)
+    n_init = check_int("n_init", n_init, minimum=1)
     x = images.detach().reshape(len(images), -1).double().cpu().numpy()
-    km = KMeans(n_clusters=int(k), n_init=int(n_init), random_state=int(seed)).fit(x)
-    return ClusterLabels(torch.from_numpy(km.labels_).long(), int(k))
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
+    return ClusterLabels(torch.from_numpy(km.labels_).long(), k)

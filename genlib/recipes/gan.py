@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genlib.data import BatchIterator, load, toy2d, toy2d_modes
+from genlib.data import BatchIterator, check_int, load, toy2d, toy2d_modes
 from genlib.data.toy2d import MODE_STD, TOY2D_NAMES
 from genlib.gan import (
     ClusterLabels,
@@ -141,9 +141,7 @@ class GANTrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         for name in ("snapshot_every", "clusters"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+            check_int(name, getattr(self, name), minimum=0)
         if self.clusters == 1:
             raise ValueError("clusters must be 0 (off) or >= 2, got 1")
         if self.clusters and (self.dataset != "mnist5k" or self.net.n_classes != self.clusters):

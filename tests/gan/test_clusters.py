@@ -65,15 +65,18 @@ def test_empty_clusters_are_never_sampled_and_state_round_trips():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: ClusterLabels(torch.tensor([0, 1]), 1), "k must be an integer >= 2, got 1"),
+    (lambda: ClusterLabels(torch.tensor([0, 1]), 1), "k must be an integer >= 2; got 1"),
     (lambda: ClusterLabels(torch.tensor([0.0, 1.0]), 2), "labels must be a 1-D integer tensor"),
     (lambda: ClusterLabels(torch.tensor([0, 3]), 3),
      r"labels must lie in 0..2; got values in 0..3"),
-    (lambda: ClusterLabels(torch.tensor([0, 1]), 2).sample(-1), "n must be an integer >= 0"),
-    (lambda: cluster_images(torch.rand(5, 4), 6), r"k must be an integer in 2..5"),
+    (lambda: ClusterLabels(torch.tensor([0, 1]), 2).sample(-1),
+     "n must be an integer >= 0; got -1"),
+    (lambda: cluster_images(torch.rand(5, 4), 6),
+     "k must be at most the number of images, 5; got 6"),
     (lambda: cluster_images(torch.rand(5), 2), r"images must be a tensor \(N, ...\)"),
-    (lambda: cluster_images(torch.rand(5, 4), 2, seed=-1), "seed must be an integer >= 0"),
-    (lambda: cluster_images(torch.rand(5, 4), 2, n_init=0), "n_init must be an integer >= 1"),
+    (lambda: cluster_images(torch.rand(5, 4), 2, seed=-1), "seed must be an integer >= 0; got -1"),
+    (lambda: cluster_images(torch.rand(5, 4), 2, n_init=0),
+     "n_init must be an integer >= 1; got 0"),
 ])
 def test_bad_input_is_refused(call, match):
     with pytest.raises(ValueError, match=match):

@@ -140,9 +140,9 @@ def test_train_cached_loads_the_finished_toy_run(tmp_path):
      r"dataset='mnist5k' and net.n_classes=10"),
     ({"dataset": "ring", "clusters": 4}, "needs dataset 'mnist5k'"),
     ({"clusters": 1}, r"clusters must be 0 \(off\) or >= 2, got 1"),
-    ({"clusters": True}, "clusters must be an integer >= 0, got True"),
+    ({"clusters": True}, "clusters must be an integer >= 0; got True"),
     ({"dataset": "ring"}, "a 2D toy needs an unconditional arch='mlp' net"),
-    ({"snapshot_every": -1}, "snapshot_every must be an integer >= 0"),
+    ({"snapshot_every": -1}, "snapshot_every must be an integer >= 0; got -1"),
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
