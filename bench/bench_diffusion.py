@@ -62,13 +62,14 @@ from genlib.recipes.diffusion import (  # noqa: E402
 from genlib.train import Budget  # noqa: E402
 
 RECIPES = ("ddpm-toy2d", "ddpm-mnist5k", "flow-mnist5k")  # the default run, on the CPU
-GPU_RECIPES = ("ddpm-pixel-mnist5k",)
+GPU_RECIPES = ("ddpm-pixel-mnist5k", "cddpm-pixel-mnist5k")
 FLOOR_FACTOR = 2.0  # the GPU target: classifier-FID <= 2x the real-data floor
 FID_TARGET, MIN_SHARE_TARGET, TRAIN_TARGET_S, SAMPLE_TARGET_S = 15.0, 0.07, 300.0, 30.0
 STEPS_TABLE = {"ddpm-mnist5k": [("ddim", s) for s in (5, 10, 20, 50, 100)] + [("ddpm", None)],
                "flow-mnist5k": [("euler", s) for s in (5, 10, 25, 50)]
                + [("heun", s) for s in (5, 10, 25)],
-               "ddpm-pixel-mnist5k": [("ddim", s) for s in (25, 50, 100, 250)]}
+               "ddpm-pixel-mnist5k": [("ddim", s) for s in (25, 50, 100, 250)],
+               "cddpm-pixel-mnist5k": [("ddim", s) for s in (25, 50, 100, 250)]}
 
 # name: (config, what it shows)
 SWEEP = {
@@ -143,6 +144,8 @@ def run_recipes(args) -> int:
                                nn_dist_samples=round(m["nn_dist_samples"], 3),
                                nn_dist_test=round(m["nn_dist_test"], 3),
                                n_params=m["n_params"])
+                    if "label_accuracy" in m:
+                        row["label_accuracy"] = round(m["label_accuracy"], 3)
                     if name in GPU_RECIPES:
                         floor = _floor_fid()
                         row.update(floor_fid=round(floor, 3),
@@ -157,8 +160,10 @@ def run_recipes(args) -> int:
                         x = model.sample(100, generator=torch.Generator().manual_seed(seed))
                         out = Path(args.save_samples) / f"{name}_seed{seed}.npz"
                         out.parent.mkdir(parents=True, exist_ok=True)
+                        extra = ({"labels": model.labels(100).numpy()}
+                                 if model.config.class_conditional else {})
                         np.savez_compressed(out, images=torch.round(x * 255).to(torch.uint8)
-                                            .numpy())
+                                            .numpy(), **extra)
                     if table:
                         tables[name] = [_score(model, s, k, seed) for s, k in STEPS_TABLE[name]]
                         for r in tables[name]:

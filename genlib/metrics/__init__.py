@@ -10,6 +10,8 @@ One module per concept:
 - :mod:`~genlib.metrics.inception_score` ``inception_score`` from class predictions
 - :mod:`~genlib.metrics.prdc`            precision / recall, density / coverage (k-NN balls)
 - :mod:`~genlib.metrics.classes`         ``class_histogram``: mode dropping by class shares
+- :mod:`~genlib.metrics.classnoise`      ``class_count_noise``: what random class counts add
+  to the FID of independent samples, beside a class-stratified floor
 - :mod:`~genlib.metrics.likelihood`      ``nll_summary``: test NLL in nats, bits, bits/dim with
   its standard error
 - :mod:`~genlib.metrics.features`        the shipped digit classifier and its features
@@ -25,6 +27,12 @@ from :mod:`genlib.metrics.features` only when asked for.
 import importlib
 
 from genlib.metrics.classes import ClassHistogram, class_histogram
+from genlib.metrics.classnoise import (
+    ClassCountNoise,
+    class_count_noise,
+    mean_term_excess,
+    stratified_counts,
+)
 from genlib.metrics.evaluate import (
     FEATURE_NETWORKS,
     RESULT_KEYS,
@@ -78,6 +86,10 @@ __all__ = [
     "knn_radii",
     "ClassHistogram",
     "class_histogram",
+    "ClassCountNoise",
+    "class_count_noise",
+    "mean_term_excess",
+    "stratified_counts",
     "inception_backend",
     "inception_features",
     "FEATURE_NETWORKS",

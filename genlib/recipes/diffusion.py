@@ -95,13 +95,14 @@ from genlib.train import EMA, Budget, backward_and_step, fit
 
 __all__ = ["DiffusionTrainConfig", "ToyDDPMConfig", "LatentDDPMConfig", "LatentFlowConfig",
            "DiffusionModel", "RECIPES", "OBJECTIVES", "SPACES", "SAMPLERS", "train",
-           "PixelDDPMConfig", "load_pipeline", "sample", "AUTOENCODER_DIR"]
+           "PixelDDPMConfig", "CondPixelDDPMConfig", "load_pipeline", "sample", "AUTOENCODER_DIR"]
 
 OBJECTIVES = ("ddpm", "flow")
 SPACES = ("latent", "pixel")
 SAMPLERS = {"ddpm": ("ddim", "ddpm"), "flow": ("euler", "heun")}
 AUTOENCODER_DIR = "autoencoder"
 IMAGE_DATASETS = ("mnist5k",)
+N_DIGITS = 10
 
 
 def _autoencoder() -> VAETrainConfig:
@@ -126,6 +127,11 @@ class DiffusionTrainConfig:
         mlp: the denoiser of toys and latents (its ``dim`` must be 2 for toys, the VAE's
             ``latent_dim`` for latents).
         unet: the denoiser of ``space="pixel"`` (its ``image_size`` is the training resolution).
+        class_conditional: pixel mnist5k only: train on (image, label) pairs, the U-Net told
+            the digit (``unet.n_classes`` must be 10); samples are drawn class by class, digit
+            ``i % 10`` for the ``i``-th, so 1,000 samples hold exactly 100 of each digit, like
+            the stratified test split behind :func:`genlib.metrics.real_floor`. No label
+            dropout and no guidance here (those are chapter 7's).
         autoencoder: the stage 1 VAE config (``space="latent"``).
         autoencoder_steps: stage 1 steps; None: half the stage 2 budget's steps (3,000 when
             the budget is not in steps).
@@ -146,6 +152,7 @@ class DiffusionTrainConfig:
     mlp: MLPDenoiserConfig = field(default_factory=lambda: MLPDenoiserConfig(
         dim=32, width=256, depth=3, emb_dim=128))
     unet: UNetConfig = field(default_factory=UNetConfig)
+    class_conditional: bool = False
     autoencoder: VAETrainConfig = field(default_factory=_autoencoder)
     autoencoder_steps: int | None = None
     batch_size: int = 256
@@ -180,6 +187,13 @@ class DiffusionTrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1 or None, got {v!r}")
         if self.sample_steps is None and self.objective == "flow":
             raise ValueError("sample_steps: an ODE sampler needs a number of steps, got None")
+        if not isinstance(self.class_conditional, bool):
+            raise ValueError(f"class_conditional must be True or False, got "
+                             f"{self.class_conditional!r}")
+        if self.class_conditional and (self.dataset != "mnist5k" or self.space != "pixel"):
+            raise ValueError(f"class_conditional=True needs dataset='mnist5k' and "
+                             f"space='pixel' (a U-Net told the digit), got dataset="
+                             f"{self.dataset!r}, space={self.space!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0 <= self.ema_decay < 1:
@@ -198,9 +212,12 @@ class DiffusionTrainConfig:
                                  f"{self.mlp.time_scale:g}")
         else:
             u = self.unet
-            if u.in_channels != 1 or u.output_channels != 1 or u.n_classes:
+            want = N_DIGITS if self.class_conditional else 0
+            if u.in_channels != 1 or u.output_channels != 1 or u.n_classes != want:
                 raise ValueError(f"unet: mnist5k needs in_channels=1, out_channels=1 (or None) "
-                                 f"and n_classes=0, got {u.in_channels}, {u.out_channels}, "
+                                 f"and n_classes={want} (class_conditional="
+                                 f"{self.class_conditional}), got in_channels="
+                                 f"{u.in_channels}, out_channels={u.out_channels}, n_classes="
                                  f"{u.n_classes}")
             if not 4 <= u.image_size <= 28:
                 raise ValueError(f"unet.image_size must be in 4..28 (the training resolution), "
@@ -277,6 +294,19 @@ class PixelDDPMConfig(DiffusionTrainConfig):
     sample_steps: int | None = None
 
 
+@dataclass(frozen=True)
+class CondPixelDDPMConfig(PixelDDPMConfig):
+    """Defaults of ``cddpm-pixel-mnist5k``: :class:`PixelDDPMConfig` told the digit
+    (``class_conditional``; the U-Net adds a learned embedding of the label to its time
+    embedding). Its 1,000 evaluation samples hold 100 of each digit, as the test split behind
+    the real-data floor does, so its classifier-FID is compared with the floor like for like."""
+
+    unet: UNetConfig = field(default_factory=lambda: UNetConfig(
+        base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2,
+        attention_resolutions=(7,), n_classes=N_DIGITS))
+    class_conditional: bool = True
+
+
 # ---- the trained model, ready to sample --------------------------------------------------------
 class DiffusionModel:
     """A trained recipe, ready to sample: the denoiser, and for latent models the decoder and
@@ -307,15 +337,34 @@ class DiffusionModel:
             return (c.mlp.dim,)
         return (1, c.unet.image_size, c.unet.image_size)
 
+    def labels(self, n: int, labels: Any = None) -> torch.Tensor | None:
+        """The digits a class-conditional model draws ``n`` samples of: ``labels`` checked
+        (``(n,)`` integers in ``0..9``), or by default ``i % 10`` for the ``i``-th sample (every
+        digit equally often). None for an unconditional model, which takes no labels."""
+        if not self.config.class_conditional:
+            if labels is not None:
+                raise ValueError("labels: this model is unconditional (class_conditional="
+                                 "False); pass labels=None")
+            return None
+        if labels is None:
+            return torch.arange(n) % N_DIGITS
+        y = torch.as_tensor(labels)
+        if (y.shape != (n,) or y.dtype.is_floating_point or y.dtype == torch.bool
+                or (n and not 0 <= int(y.min()) <= int(y.max()) < N_DIGITS)):
+            raise ValueError(f"labels must be {n} integers in 0..{N_DIGITS - 1} (one digit per "
+                             f"sample), got shape {tuple(y.shape)}, dtype {y.dtype}")
+        return y.long()
+
     @torch.no_grad()
     def sample_raw(self, n: int, *, sampler: str | None = None, steps: int | None = -1,
                    generator: torch.Generator | None = None, callback: Any = None,
-                   batch_size: int = 1000) -> torch.Tensor:
+                   batch_size: int = 1000, labels: Any = None) -> torch.Tensor:
         """``n`` samples where the model lives (latents scaled by ``1 / latent_scale``, images
         in ``[-1, 1]`` at the training resolution, or points), on the CPU.
 
         ``sampler`` None: the config's; ``steps`` -1 (the default): the config's
-        ``sample_steps``, None: all ``T`` steps (``"ddim"``/``"ddpm"`` only)."""
+        ``sample_steps``, None: all ``T`` steps (``"ddim"``/``"ddpm"`` only). ``labels``: the
+        digits of a class-conditional model (:meth:`labels`)."""
         c = self.config
         sampler = c.sampler if sampler is None else sampler
         if sampler not in SAMPLERS[c.objective]:
@@ -325,6 +374,7 @@ class DiffusionModel:
         steps = c.sample_steps if steps == -1 else steps
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        digits = self.labels(n, labels)
         was = self.net.training
         self.net.eval()
         out = []
@@ -332,18 +382,21 @@ class DiffusionModel:
         for i in range(0, n, batch_size):
             m = min(batch_size, n - i)
             x = torch.randn((m, *self.shape), generator=generator).to(self.device)
+            net = self.net
+            if digits is not None:
+                net = _Conditioned(self.net, digits[i:i + m].to(self.device))
             if sampler == "ddim":
-                y = sample_ddim(self.net, x, schedule=self.schedule, steps=steps,
+                y = sample_ddim(net, x, schedule=self.schedule, steps=steps,
                                 parameterization=c.parameterization, callback=callback,
                                 clip_x0=clip)
             elif sampler == "ddpm":
-                y = sample_ddpm(self.net, x, schedule=self.schedule, steps=steps,
+                y = sample_ddpm(net, x, schedule=self.schedule, steps=steps,
                                 parameterization=c.parameterization, generator=generator,
                                 callback=callback, clip_x0=clip)
             elif sampler == "euler":
-                y = sample_euler(self.net, x, steps=steps, callback=callback)
+                y = sample_euler(net, x, steps=steps, callback=callback)
             else:
-                y = sample_heun(self.net, x, steps=steps, callback=callback)
+                y = sample_heun(net, x, steps=steps, callback=callback)
             out.append(y.float().cpu())
         self.net.train(was)
         return torch.cat(out)
@@ -364,10 +417,24 @@ class DiffusionModel:
         return x.clamp(0, 1)
 
     def sample(self, n: int, *, sampler: str | None = None, steps: int | None = -1,
-               generator: torch.Generator | None = None, callback: Any = None) -> torch.Tensor:
-        """``n`` samples: images in ``[0, 1]`` ``(n, 1, 28, 28)`` or points ``(n, 2)``."""
+               generator: torch.Generator | None = None, callback: Any = None,
+               labels: Any = None) -> torch.Tensor:
+        """``n`` samples: images in ``[0, 1]`` ``(n, 1, 28, 28)`` or points ``(n, 2)``
+        (``labels``: see :meth:`labels`)."""
         return self.decode(self.sample_raw(n, sampler=sampler, steps=steps, generator=generator,
-                                           callback=callback))
+                                           callback=callback, labels=labels))
+
+
+class _Conditioned(torch.nn.Module):
+    """``net(x, t, labels)`` seen as ``model(x, t)``, the signature the losses and samplers
+    take; the labels are fixed for one batch."""
+
+    def __init__(self, net: torch.nn.Module, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.net, self.labels = net, labels
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(x, t, self.labels)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -456,12 +523,13 @@ def _train(c: DiffusionTrainConfig, run_dir: Path | None, ae_root: Path | None, 
         decoder = _load_vae(ae_root / AUTOENCODER_DIR, c, device)
         z = _latents(decoder, device)
         scale = float(z.std())
-        data = z / scale
+        data = (z / scale,)
     elif not toy:
-        x = load("mnist5k", "train").images * 2 - 1
+        train_set = load("mnist5k", "train")
+        x = train_set.images * 2 - 1
         if c.unet.image_size != 28:
             x = F.interpolate(x, size=(c.unet.image_size,) * 2, mode="area")
-        data = x
+        data = (x, train_set.labels.long()) if c.class_conditional else (x,)
     torch.manual_seed(seed)
     net = _build_net(c).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
@@ -479,20 +547,23 @@ def _train(c: DiffusionTrainConfig, run_dir: Path | None, ae_root: Path | None, 
         def next_batch() -> torch.Tensor:
             return toy2d(c.dataset, c.batch_size, generator=data_gen).to(device)
     else:
-        batches = BatchIterator(data, batch_size=c.batch_size, seed=seed, device=device)
+        batches = BatchIterator(*data, batch_size=c.batch_size, seed=seed, device=device)
         state["batches"] = batches
 
-        def next_batch() -> torch.Tensor:
+        def next_batch() -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
             return next(batches)
 
     schedule = c.noise_schedule() if c.objective == "ddpm" else None
 
     def step_fn(step: int) -> dict[str, Any]:
-        x0 = next_batch()
+        x0, model = next_batch(), net
+        if c.class_conditional:
+            x0, y = x0
+            model = _Conditioned(net, y)
         if c.objective == "flow":
-            loss = flow_matching_loss(net, x0, generator=noise).mean()
+            loss = flow_matching_loss(model, x0, generator=noise).mean()
         else:
-            loss = diffusion_loss(net, schedule, x0, parameterization=c.parameterization,
+            loss = diffusion_loss(model, schedule, x0, parameterization=c.parameterization,
                                   generator=noise).mean()
         backward_and_step(loss, opt)
         sched.step()
@@ -559,6 +630,11 @@ def _evaluate(model: DiffusionModel, *, seed: int) -> dict[str, Any]:
         "nn_dist_samples": float(torch.cdist(images.flatten(1), train_x).min(1).values.median()),
         "nn_dist_test": float(torch.cdist(test_x, train_x).min(1).values.median()),
     })
+    if c.class_conditional:  # how often the classifier reads the digit the model was asked for
+        from genlib.metrics import digit_logits
+
+        asked = model.labels(c.eval_samples)
+        out["label_accuracy"] = float((digit_logits(images).argmax(1) == asked).float().mean())
     return out
 
 
@@ -573,7 +649,10 @@ def _protocol(c: DiffusionTrainConfig) -> str:
                 f"genlib.gan.mode_coverage (within 3 sd of a mode = high quality)")
     where = ("latent (chapter 4 VAE, decoded means)" if c.latent
              else f"pixel space at {c.unet.image_size}x{c.unet.image_size}")
-    return (f"{weights}; {c.eval_samples} unconditional samples, {where}, {how}, rounded to "
+    what = ("class-conditional samples, digit i % 10 for the i-th (every digit equally "
+            "often, like the stratified test split; label_accuracy: the classifier agrees "
+            "with the digit asked for)" if c.class_conditional else "unconditional samples")
+    return (f"{weights}; {c.eval_samples} {what}, {where}, {how}, rounded to "
             f"uint8 levels; classifier-FID against the 4,000 mnist5k train digits on the "
             f"digit classifier's features; class shares from its predictions; nn_dist: median "
             f"L2 distance (pixels in [0, 1]) to the nearest train digit, samples vs 1,000 test "
@@ -601,13 +680,17 @@ def load_pipeline(run_dir: str | os.PathLike, config: DiffusionTrainConfig | Non
 
 def sample(run_dir: str | os.PathLike, n: int, *, seed: int = 0, device: str = "cpu",
            config: DiffusionTrainConfig | None = None) -> dict[str, np.ndarray]:
-    """``n`` samples with the run's sampler: uint8 ``images`` ``(n, 1, 28, 28)`` or float32
-    ``points`` ``(n, 2)``."""
+    """``n`` samples with the run's sampler: uint8 ``images`` ``(n, 1, 28, 28)`` (and the
+    ``labels`` asked for, int64 ``(n,)``, from a class-conditional model) or float32 ``points``
+    ``(n, 2)``."""
     model = load_pipeline(run_dir, config, device=device)
     x = model.sample(n, generator=torch.Generator().manual_seed(seed))
     if model.config.dataset in TOY2D_NAMES:
         return {"points": x.numpy().astype(np.float32)}
-    return {"images": torch.round(x * 255).to(torch.uint8).numpy()}
+    out = {"images": torch.round(x * 255).to(torch.uint8).numpy()}
+    if model.config.class_conditional:
+        out["labels"] = model.labels(n).numpy()
+    return out
 
 
 _recipe = recipe_maker(6, train, sample)
@@ -625,4 +708,8 @@ RECIPES = [
     _recipe("ddpm-pixel-mnist5k", "pixel-space DDPM on mnist5k for a GPU: a 6.5M-parameter "
             "U-Net, v-prediction, EMA; ancestral sampling over all 1,000 steps (hours on a CPU)",
             PixelDDPMConfig, quick=Budget(steps=500), full=Budget(steps=8000)),
+    _recipe("cddpm-pixel-mnist5k", "class-conditional pixel-space DDPM on mnist5k for a GPU: "
+            "the ddpm-pixel-mnist5k U-Net told the digit; 100 samples of each digit per 1,000 "
+            "(hours on a CPU)", CondPixelDDPMConfig, quick=Budget(steps=500),
+            full=Budget(steps=8000)),
 ]

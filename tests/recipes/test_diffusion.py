@@ -1,6 +1,6 @@
-"""Recipes ddpm-toy2d, ddpm-mnist5k, flow-mnist5k and ddpm-pixel-mnist5k: metrics, both
-stages of a latent model, pixel space, exact resume, samples, a short run lowering the loss,
-and config checks."""
+"""Recipes ddpm-toy2d, ddpm-mnist5k, flow-mnist5k, ddpm-pixel-mnist5k and
+cddpm-pixel-mnist5k: metrics, both stages of a latent model, pixel space, class conditioning,
+exact resume, samples, a short run lowering the loss, and config checks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from genlib.nn import MLPDenoiserConfig, UNetConfig
 from genlib.recipes import get_recipe
 from genlib.recipes.diffusion import (
     AUTOENCODER_DIR,
+    CondPixelDDPMConfig,
     DiffusionTrainConfig,
     LatentDDPMConfig,
     LatentFlowConfig,
@@ -42,6 +43,8 @@ TINY_PIXEL = DiffusionTrainConfig(
     space="pixel", batch_size=8, eval_samples=130, sample_steps=2,
     unet=UNetConfig(base_channels=8, channel_mults=(1, 2), attention_resolutions=(),
                     image_size=14, groups=4))
+TINY_COND = dataclasses.replace(
+    TINY_PIXEL, class_conditional=True, unet=dataclasses.replace(TINY_PIXEL.unet, n_classes=10))
 
 
 def test_registry():
@@ -132,6 +135,85 @@ def test_flow_and_samplers(tmp_path):
         model.sample(2, sampler="ddim")
 
 
+def test_conditional_recipe_defaults():
+    """cddpm-pixel-mnist5k is the pixel recipe told the digit: same U-Net plus a class
+    embedding of 11 rows (10 digits and the unused null label) of width 256."""
+    from genlib.nn import UNet
+
+    c, rec = CondPixelDDPMConfig(), get_recipe("cddpm-pixel-mnist5k")
+    assert rec.chapter == 6 and rec.config_cls is CondPixelDDPMConfig
+    assert rec.full == get_recipe("ddpm-pixel-mnist5k").full
+    assert c.class_conditional and c.unet.n_classes == 10
+    assert dataclasses.replace(c.unet, n_classes=0) == PixelDDPMConfig().unet
+    assert sum(p.numel() for p in UNet(c.unet).parameters()) == 6_469_889 + 11 * 256
+
+
+def test_conditional_trains_on_labels_and_samples_every_digit_equally(tmp_path):
+    m = train(TINY_COND, tmp_path / "c", budget=Budget(steps=3), progress=False)
+    assert np.isfinite(m["classifier_fid"]) and 0 <= m["label_accuracy"] <= 1
+    assert "class-conditional samples" in m["protocol"]
+    model = load_pipeline(tmp_path / "c")
+    assert model.labels(25).tolist() == [i % 10 for i in range(25)]
+    assert torch.bincount(model.labels(1000)).tolist() == [100] * 10
+    # the labels reach the network: the same noise asked for other digits gives other images
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = model.sample_raw(10, generator=g())
+    assert torch.equal(a, model.sample_raw(10, generator=g(), labels=torch.arange(10)))
+    b = model.sample_raw(10, generator=g(), labels=torch.full((10,), 3))
+    assert not torch.allclose(a, b)
+    # batch by batch, each sample gets its own label
+    c = model.sample_raw(10, generator=g(), labels=torch.full((10,), 3), batch_size=4)
+    torch.testing.assert_close(b, c, atol=1e-5, rtol=0)
+    out = sample(tmp_path / "c", 12, seed=1)
+    assert out["images"].shape == (12, 1, 28, 28) and out["labels"].tolist() == [
+        i % 10 for i in range(12)]
+
+
+def test_conditional_training_batches_pair_images_with_their_labels(tmp_path, monkeypatch):
+    """Every training step shows the network each image with its own digit."""
+    from genlib.data import load
+    from genlib.nn import UNet
+
+    data = load("mnist5k", "train")
+    small = torch.nn.functional.interpolate(data.images * 2 - 1, size=(14, 14), mode="area")
+    seen = []
+    forward = UNet.forward
+
+    def spy(self, x, t, labels=None):
+        seen.append(labels)
+        return forward(self, x, t, labels)
+
+    monkeypatch.setattr(UNet, "forward", spy)
+    from genlib.data import BatchIterator
+
+    train(dataclasses.replace(TINY_COND, eval_samples=130), None, budget=Budget(steps=2),
+          progress=False)
+    it = BatchIterator(small, data.labels.long(), batch_size=8, seed=0)
+    for step in range(2):
+        _, y = next(it)
+        assert torch.equal(seen[step], y)
+
+
+def test_unconditional_model_refuses_labels(tmp_path):
+    train(TINY_PIXEL, tmp_path / "p", budget=Budget(steps=1), progress=False)
+    model = load_pipeline(tmp_path / "p")
+    assert model.labels(5) is None and "labels" not in sample(tmp_path / "p", 2)
+    with pytest.raises(ValueError, match="labels: this model is unconditional"):
+        model.sample_raw(2, labels=torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("labels, match", [
+    (torch.zeros(3, dtype=torch.long), r"labels must be 2 integers in 0..9.*shape \(3,\)"),
+    (torch.zeros(2), "labels must be 2 integers in 0..9.*float32"),
+    (torch.tensor([0, 10]), "labels must be 2 integers in 0..9"),
+    (torch.tensor([-1, 0]), "labels must be 2 integers in 0..9"),
+])
+def test_conditional_bad_labels(tmp_path, labels, match):
+    train(TINY_COND, tmp_path / "c", budget=Budget(steps=1), progress=False)
+    with pytest.raises(ValueError, match=match):
+        load_pipeline(tmp_path / "c").sample_raw(2, labels=labels)
+
+
 def test_pixel_space(tmp_path):
     m = train(TINY_PIXEL, tmp_path / "p", budget=Budget(steps=2), progress=False)
     assert np.isfinite(m["classifier_fid"]) and m["autoencoder_seconds"] == 0
@@ -186,6 +268,15 @@ def test_config_round_trips_through_json(tmp_path):
     ({"ema_decay": 1.0}, r"ema_decay must be in \[0, 1\)"),
     ({"lr": 0.0}, "lr must be > 0"),
     ({"autoencoder_steps": 0}, "autoencoder_steps must be an integer >= 1 or None"),
+    ({"class_conditional": 1}, "class_conditional must be True or False, got 1"),
+    ({"class_conditional": True}, "class_conditional=True needs dataset='mnist5k' and "
+                                  "space='pixel'.*space='latent'"),
+    ({"space": "pixel", "class_conditional": True},
+     r"n_classes=10 \(class_conditional=True\), got in_channels=1, out_channels=None, "
+     "n_classes=0"),
+    ({"space": "pixel", "unet": UNetConfig(n_classes=10)},
+     r"n_classes=0 \(class_conditional=False\), got in_channels=1, out_channels=None, "
+     "n_classes=10"),
 ])
 def test_bad_config(kw, match):
     with pytest.raises(ValueError, match=match):
