@@ -11,7 +11,15 @@ Targets (issue 8), on 2 CPU cores:
 And on a GPU (full mode): ``ddpm-pixel-mnist5k`` within 2x of the real-data floor (the
 classifier-FID of the 1,000 real test digits, :func:`genlib.metrics.real_floor`), every class at
 least 7%; its seconds are recorded, not targeted. ``--device cuda`` writes
-bench/results/diffusion_gpu.json.
+bench/results/diffusion_gpu.json. ``cddpm-pixel-mnist5k``, the same model told the digit, draws
+100 samples of each digit like the stratified test split, so it meets the floor like for like.
+
+``--floor-noise`` (CPU, seconds) measures why the unconditional target is out of reach even for
+a perfect model: 1,000 independent samples hold random class counts, which a stratified floor
+never sees (:func:`genlib.metrics.class_count_noise`). It writes
+bench/results/diffusion_floor.json: the floor, the excess of multinomial over stratified class
+counts, their sum (the floor of 1,000 independent real digits), and for each unconditional GPU
+run of diffusion_gpu.json the FID real digits score when drawn with that run's class counts.
 
 ``python bench/bench_diffusion.py`` trains each recipe with its default config and full budget (a
 fixed number of steps, so the scores do not depend on the machine; seconds are measured), then
@@ -29,6 +37,7 @@ bench/results/diffusion_sweep.json.
     python bench/bench_diffusion.py --recipes ddpm-mnist5k --seeds 0 1 2
     python bench/bench_diffusion.py --sweep --only latent_v pixel14
     python bench/bench_diffusion.py --recipes ddpm-pixel-mnist5k --device cuda
+    python bench/bench_diffusion.py --floor-noise
 
 Timings on a shared machine are noisy: run when the machine is otherwise idle.
 """
@@ -237,6 +246,60 @@ def run_sweep(args) -> int:
     return 0
 
 
+def run_floor_noise(args) -> int:
+    from genlib.data import load
+    from genlib.metrics import class_count_noise, digit_features, frechet_distance, gaussian_stats
+
+    reps = 400
+    test, train = load("mnist5k", "test"), load("mnist5k", "train")
+    feat, ref = digit_features(test.images).double(), digit_features(train.images).double()
+    floor = _floor_fid()
+    noise = class_count_noise(feat, test.labels, ref, n=1000, reps=reps,
+                              generator=torch.Generator().manual_seed(0))
+    out = {"floor_fid": round(floor, 4), "fid_target": round(FLOOR_FACTOR * floor, 4),
+           "n": noise.n, "reps": reps,
+           "stratified_resamples": {"mean": round(noise.stratified, 4),
+                                    "sd": round(noise.stratified_sd, 4)},
+           "iid_resamples": {"mean": round(noise.iid, 4), "sd": round(noise.iid_sd, 4)},
+           "excess": round(noise.excess, 4), "excess_se": round(noise.excess_se, 4),
+           "mean_term_closed_form": round(noise.mean_term, 4),
+           "iid_floor_fid": round(floor + noise.excess, 4),
+           "what": "FID of 1,000 real test digits resampled within each class, with the "
+                   "test split's fixed counts (stratified) or multinomial ones (iid); excess "
+                   "= iid - stratified, the class-count noise a stratified floor leaves out; "
+                   "iid_floor_fid = floor_fid + excess: what 1,000 independent real digits "
+                   "would score on average"}
+    # the unconditional GPU runs: real digits drawn with each run's class counts
+    gpu_file = Path(__file__).resolve().parent / "results" / "diffusion_gpu.json"
+    runs = []
+    if gpu_file.exists():
+        mu_r, cov_r = gaussian_stats(ref)
+        pools = [torch.nonzero(test.labels == k).flatten() for k in range(10)]
+        for row in json.loads(gpu_file.read_text())["rows"]:
+            if row["recipe"] != "ddpm-pixel-mnist5k":
+                continue
+            counts = [round(s * 1000) for s in row["class_shares"]]
+            g = torch.Generator().manual_seed(1)
+            scores = []
+            for _ in range(reps):
+                idx = torch.cat([p[torch.randint(len(p), (c,), generator=g)]
+                                 for p, c in zip(pools, counts, strict=True)])
+                scores.append(frechet_distance(*gaussian_stats(feat[idx]), mu_r, cov_r))
+            matched = floor + statistics.fmean(scores) - noise.stratified
+            runs.append({"recipe": row["recipe"], "seed": row["seed"],
+                         "classifier_fid": row["classifier_fid"], "class_counts": counts,
+                         "real_digits_with_these_counts": round(matched, 4)})
+            print(json.dumps(runs[-1]), flush=True)
+    out["gpu_runs"] = runs
+    print(json.dumps({k: v for k, v in out.items() if k != "gpu_runs"}, indent=1))
+    print(f"\nfloor {floor:.3f}, target {FLOOR_FACTOR * floor:.3f}; 1,000 independent real "
+          f"digits: {floor + noise.excess:.3f} on average (class-count excess "
+          f"{noise.excess:.3f} +- {noise.excess_se:.3f})")
+    save_json(args.out, {"machine": machine_info(args.threads),
+                         "measured_unix": int(time.time()), **out})
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recipes", nargs="+", default=list(RECIPES),
@@ -248,12 +311,17 @@ def main(argv=None) -> int:
                    help="also write 100 samples of each run to DIR/RECIPE_seedN.npz")
     p.add_argument("--no-table", action="store_true", help="skip the quality-vs-steps table")
     p.add_argument("--sweep", action="store_true")
+    p.add_argument("--floor-noise", action="store_true",
+                   help="class-count noise of the real-data floor (CPU, seconds)")
     p.add_argument("--only", nargs="+")
     p.add_argument("--seconds", type=float, default=300.0)
     p.add_argument("--out")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(__file__).resolve().parent / "results"
+    if args.floor_noise:
+        args.out = args.out or str(root / "diffusion_floor.json")
+        return run_floor_noise(args)
     if args.sweep:
         args.out = args.out or str(root / "diffusion_sweep.json")
         return run_sweep(args)
