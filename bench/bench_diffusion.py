@@ -248,7 +248,7 @@ def run_sweep(args) -> int:
 
 def run_floor_noise(args) -> int:
     from genlib.data import load
-    from genlib.metrics import class_count_noise, digit_features, frechet_distance, gaussian_stats
+    from genlib.metrics import class_count_noise, digit_features, fid_with_class_counts
 
     reps = 400
     test, train = load("mnist5k", "test"), load("mnist5k", "train")
@@ -273,19 +273,14 @@ def run_floor_noise(args) -> int:
     gpu_file = Path(__file__).resolve().parent / "results" / "diffusion_gpu.json"
     runs = []
     if gpu_file.exists():
-        mu_r, cov_r = gaussian_stats(ref)
-        pools = [torch.nonzero(test.labels == k).flatten() for k in range(10)]
         for row in json.loads(gpu_file.read_text())["rows"]:
             if row["recipe"] != "ddpm-pixel-mnist5k":
                 continue
             counts = [round(s * 1000) for s in row["class_shares"]]
-            g = torch.Generator().manual_seed(1)
-            scores = []
-            for _ in range(reps):
-                idx = torch.cat([p[torch.randint(len(p), (c,), generator=g)]
-                                 for p, c in zip(pools, counts, strict=True)])
-                scores.append(frechet_distance(*gaussian_stats(feat[idx]), mu_r, cov_r))
-            matched = floor + statistics.fmean(scores) - noise.stratified
+            scores = fid_with_class_counts(feat, test.labels, ref, counts, reps=reps,
+                                           generator=torch.Generator().manual_seed(1))
+            # resampling inflates both; the difference to the stratified resamples is the counts'
+            matched = floor + float(scores.mean()) - noise.stratified
             runs.append({"recipe": row["recipe"], "seed": row["seed"],
                          "classifier_fid": row["classifier_fid"], "class_counts": counts,
                          "real_digits_with_these_counts": round(matched, 4)})

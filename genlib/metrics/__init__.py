@@ -11,7 +11,7 @@ One module per concept:
 - :mod:`~genlib.metrics.prdc`            precision / recall, density / coverage (k-NN balls)
 - :mod:`~genlib.metrics.classes`         ``class_histogram``: mode dropping by class shares
 - :mod:`~genlib.metrics.classnoise`      ``class_count_noise``: what random class counts add
-  to the FID of independent samples, beside a class-stratified floor
+  to the FID of independent samples, beside a class-stratified floor; ``fid_with_class_counts``
 - :mod:`~genlib.metrics.likelihood`      ``nll_summary``: test NLL in nats, bits, bits/dim with
   its standard error
 - :mod:`~genlib.metrics.features`        the shipped digit classifier and its features
@@ -30,6 +30,7 @@ from genlib.metrics.classes import ClassHistogram, class_histogram
 from genlib.metrics.classnoise import (
     ClassCountNoise,
     class_count_noise,
+    fid_with_class_counts,
     mean_term_excess,
     stratified_counts,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "class_histogram",
     "ClassCountNoise",
     "class_count_noise",
+    "fid_with_class_counts",
     "mean_term_excess",
     "stratified_counts",
     "inception_backend",

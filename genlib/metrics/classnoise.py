@@ -29,7 +29,8 @@ from genlib.metrics._checks import as_features, check_int, make_generator, same_
 from genlib.metrics._threads import cpu_threads
 from genlib.metrics.frechet import _check_enough, _frechet, gaussian_stats, sqrtm_psd
 
-__all__ = ["ClassCountNoise", "class_count_noise", "stratified_counts", "mean_term_excess"]
+__all__ = ["ClassCountNoise", "class_count_noise", "fid_with_class_counts", "stratified_counts",
+           "mean_term_excess"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,66 @@ def _labels(labels: Any, n_rows: int) -> torch.Tensor:
     return y.long()
 
 
+class _Resampler:
+    """Real features redrawn with chosen class counts (with replacement within each class),
+    scored by FID against a fixed reference."""
+
+    def __init__(self, feat: Any, labels: Any, feat_ref: Any) -> None:
+        self.x, ref = as_features(feat, "feat"), as_features(feat_ref, "feat_ref")
+        same_dim(self.x, ref, ("feat", "feat_ref"))
+        _check_enough(ref, "feat_ref")
+        self.y = _labels(labels, len(self.x))
+        classes, sizes = torch.unique(self.y, return_counts=True)
+        self.pools = [torch.nonzero(self.y == k).flatten() for k in classes]
+        self.p = sizes.double() / len(self.y)
+        with cpu_threads(1):                              # see _threads.py
+            self.mu_r, self.cov_r = gaussian_stats(ref)
+            self.sqrt_r = sqrtm_psd(self.cov_r)
+
+    def check_n(self, n: int) -> int:
+        if n <= self.x.shape[1]:
+            raise ValueError(f"n must exceed the feature dimension D={self.x.shape[1]} (FID needs "
+                             f"a non-singular covariance), got {n}")
+        return n
+
+    def score(self, counts: torch.Tensor, g: torch.Generator) -> float:
+        rows = [pool[torch.randint(len(pool), (int(c),), generator=g)]
+                for pool, c in zip(self.pools, counts, strict=True) if c > 0]
+        with cpu_threads(1):
+            mu, cov = gaussian_stats(self.x[torch.cat(rows)])
+            return _frechet(self.mu_r, self.cov_r, mu, cov, self.sqrt_r)
+
+
+def fid_with_class_counts(feat: Any, labels: Any, feat_ref: Any, counts: Any, *,
+                          reps: int = 100,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """FIDs of ``reps`` resamples of real features holding exactly ``counts`` rows of each class:
+    what real data would score in a generator's class proportions.
+
+    Args:
+        feat, labels, feat_ref: as for :func:`class_count_noise`.
+        counts: ``(K,)`` non-negative integers, one per distinct label in increasing order
+            (``counts[k]`` rows of digit ``k`` for labels ``0..9``); their sum is the resample
+            size and must exceed ``D``.
+        reps: resamples, >= 1; generator: draws them (None: seeded with 0).
+
+    Returns:
+        ``(reps,)`` float64 FIDs. Each resample draws with replacement within a class, which
+        raises FID a little: compare with resamples at the data's own counts, as
+        :func:`class_count_noise` does, rather than with a floor of distinct rows.
+    """
+    r = _Resampler(feat, labels, feat_ref)
+    c = torch.as_tensor(counts)
+    if (c.shape != (len(r.pools),) or c.dtype.is_floating_point or c.dtype == torch.bool
+            or (c < 0).any()):
+        raise ValueError(f"counts must be {len(r.pools)} non-negative integers (one per class), "
+                         f"got shape {tuple(c.shape)}, dtype {c.dtype}")
+    r.check_n(int(c.sum()))
+    reps = check_int(reps, "reps", minimum=1)
+    g = make_generator(generator)
+    return torch.tensor([r.score(c, g) for _ in range(reps)], dtype=torch.float64)
+
+
 def class_count_noise(feat: Any, labels: Any, feat_ref: Any, *, n: int | None = None,
                       reps: int = 100,
                       generator: torch.Generator | None = None) -> ClassCountNoise:
@@ -110,42 +171,19 @@ def class_count_noise(feat: Any, labels: Any, feat_ref: Any, *, n: int | None = 
     Each stratified resample draws :func:`stratified_counts` ``(p, n)`` rows of each class with
     replacement; each independent one first draws its counts from ``Multinomial(n, p)``.
     """
-    x, ref = as_features(feat, "feat"), as_features(feat_ref, "feat_ref")
-    same_dim(x, ref, ("feat", "feat_ref"))
-    _check_enough(ref, "feat_ref")
-    y = _labels(labels, len(x))
-    n = len(x) if n is None else check_int(n, "n", minimum=1)
-    if n <= x.shape[1]:
-        raise ValueError(f"n must exceed the feature dimension D={x.shape[1]} (FID needs a "
-                         f"non-singular covariance), got {n}")
+    r = _Resampler(feat, labels, feat_ref)
+    n = r.check_n(len(r.x) if n is None else check_int(n, "n", minimum=1))
     reps = check_int(reps, "reps", minimum=2)
     g = make_generator(generator)
-    classes, sizes = torch.unique(y, return_counts=True)
-    pools = [torch.nonzero(y == k).flatten() for k in classes]
-    p = sizes.double() / len(y)
-    fixed = stratified_counts(p, n)
-
-    def draw(counts: torch.Tensor) -> torch.Tensor:
-        rows = [pool[torch.randint(len(pool), (int(c),), generator=g)]
-                for pool, c in zip(pools, counts, strict=True) if c > 0]
-        return x[torch.cat(rows)]
-
-    with cpu_threads(1):                                  # see _threads.py
-        mu_r, cov_r = gaussian_stats(ref)
-        sqrt_r = sqrtm_psd(cov_r)
-
-        def score(rows: torch.Tensor) -> float:
-            mu, cov = gaussian_stats(rows)
-            return _frechet(mu_r, cov_r, mu, cov, sqrt_r)
-
-        strat, iid = [], []
-        for _ in range(reps):
-            strat.append(score(draw(fixed)))
-            counts = torch.multinomial(p, n, replacement=True, generator=g)
-            iid.append(score(draw(torch.bincount(counts, minlength=len(p)))))
+    fixed = stratified_counts(r.p, n)
+    strat, iid = [], []
+    for _ in range(reps):
+        strat.append(r.score(fixed, g))
+        draws = torch.multinomial(r.p, n, replacement=True, generator=g)
+        iid.append(r.score(torch.bincount(draws, minlength=len(r.p)), g))
     s, i = torch.tensor(strat, dtype=torch.float64), torch.tensor(iid, dtype=torch.float64)
     return ClassCountNoise(
         n=n, reps=reps, stratified=float(s.mean()), stratified_sd=float(s.std()),
         iid=float(i.mean()), iid_sd=float(i.std()), excess=float(i.mean() - s.mean()),
         excess_se=float((s.var() / reps + i.var() / reps).sqrt()),
-        mean_term=mean_term_excess(x, y, n))
+        mean_term=mean_term_excess(r.x, r.y, n))

@@ -59,6 +59,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -390,7 +391,7 @@ class DiffusionModel:
             x = torch.randn((m, *self.shape), generator=generator).to(self.device)
             net = self.net
             if digits is not None:
-                net = _Conditioned(self.net, digits[i:i + m].to(self.device))
+                net = partial(self.net, labels=digits[i:i + m].to(self.device))  # model(x, t)
             if sampler == "ddim":
                 y = sample_ddim(net, x, schedule=self.schedule, steps=steps,
                                 parameterization=c.parameterization, callback=callback,
@@ -429,18 +430,6 @@ class DiffusionModel:
         (``labels``: see :meth:`labels`)."""
         return self.decode(self.sample_raw(n, sampler=sampler, steps=steps, generator=generator,
                                            callback=callback, labels=labels))
-
-
-class _Conditioned(torch.nn.Module):
-    """``net(x, t, labels)`` seen as ``model(x, t)``, the signature the losses and samplers
-    take; the labels are fixed for one batch."""
-
-    def __init__(self, net: torch.nn.Module, labels: torch.Tensor) -> None:
-        super().__init__()
-        self.net, self.labels = net, labels
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(x, t, self.labels)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -565,7 +554,7 @@ def _train(c: DiffusionTrainConfig, run_dir: Path | None, ae_root: Path | None, 
         x0, model = next_batch(), net
         if c.class_conditional:
             x0, y = x0
-            model = _Conditioned(net, y)
+            model = partial(net, labels=y)  # model(x, t), what the losses take
         if c.objective == "flow":
             loss = flow_matching_loss(model, x0, generator=noise).mean()
         else:

@@ -1,6 +1,7 @@
 """Class-count noise: stratified counts, the closed-form mean-term excess against Monte Carlo,
-and the measured excess of independent over stratified resamples (zero when the classes look
-alike, clearly positive when their means lie apart)."""
+resamples with chosen class counts against a by-hand FID, and the measured excess of
+independent over stratified resamples (zero when the classes look alike, clearly positive when
+their means lie apart)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from genlib.metrics import (
     class_count_noise,
+    fid_with_class_counts,
     frechet_distance,
     gaussian_stats,
     mean_term_excess,
@@ -112,3 +114,38 @@ def test_stratified_counts_rejects_bad_weights():
     for p in ([], [-0.1, 1.1], [0.0, 0.0], [[0.5, 0.5]]):
         with pytest.raises(ValueError, match="p must be non-negative class weights"):
             stratified_counts(p, 10)
+
+
+def test_fid_with_class_counts_draws_those_counts_within_each_class():
+    means = 3.0 * torch.eye(3, dtype=torch.float64)
+    feat, labels = _classes(means, 50, 0.5, 9)
+    ref, _ = _classes(means, 300, 0.5, 10)
+    counts = torch.tensor([10, 0, 30])
+    got = fid_with_class_counts(feat, labels, ref, counts, reps=3,
+                                generator=torch.Generator().manual_seed(4))
+    # by hand: the same draws, class by class, scored by frechet_distance
+    g = torch.Generator().manual_seed(4)
+    mu_r, cov_r = gaussian_stats(ref)
+    for value in got:
+        rows = torch.cat([torch.nonzero(labels == k).flatten()[torch.randint(50, (int(c),),
+                                                                              generator=g)]
+                          for k, c in enumerate(counts) if c > 0])
+        assert torch.bincount(labels[rows], minlength=3).tolist() == counts.tolist()
+        assert float(value) == pytest.approx(
+            frechet_distance(*gaussian_stats(feat[rows]), mu_r, cov_r), rel=1e-9)
+    # lopsided counts score worse than the data's own proportions
+    even = fid_with_class_counts(feat, labels, ref, [20, 20, 20], reps=50)
+    lopsided = fid_with_class_counts(feat, labels, ref, [40, 10, 10], reps=50)
+    assert lopsided.mean() > even.mean() + 4 * (lopsided.std() + even.std()) / 50 ** 0.5
+
+
+@pytest.mark.parametrize("counts, match", [
+    ([10, 10], "counts must be 3 non-negative integers"),
+    ([1.0, 2.0, 3.0], "counts must be 3 non-negative integers"),
+    ([-1, 20, 20], "counts must be 3 non-negative integers"),
+    ([1, 0, 0], "n must exceed the feature dimension D=3"),
+])
+def test_fid_with_class_counts_bad_counts(counts, match):
+    feat, labels = _classes(torch.eye(3, dtype=torch.float64), 20, 1.0, 11)
+    with pytest.raises(ValueError, match=match):
+        fid_with_class_counts(feat, labels, feat, counts)
