@@ -247,6 +247,8 @@ def run_sweep(args) -> int:
 
 
 def run_floor_noise(args) -> int:
+    from scipy.stats import chisquare
+
     from genlib.data import load
     from genlib.metrics import class_count_noise, digit_features, fid_with_class_counts
 
@@ -283,6 +285,7 @@ def run_floor_noise(args) -> int:
             matched = floor + float(scores.mean()) - noise.stratified
             runs.append({"recipe": row["recipe"], "seed": row["seed"],
                          "classifier_fid": row["classifier_fid"], "class_counts": counts,
+                         "chi2_p_equal_shares": round(float(chisquare(counts).pvalue), 3),
                          "real_digits_with_these_counts": round(matched, 4)})
             print(json.dumps(runs[-1]), flush=True)
     out["gpu_runs"] = runs
