@@ -37,6 +37,7 @@ bench/results/diffusion_sweep.json.
     python bench/bench_diffusion.py --recipes ddpm-mnist5k --seeds 0 1 2
     python bench/bench_diffusion.py --sweep --only latent_v pixel14
     python bench/bench_diffusion.py --recipes ddpm-pixel-mnist5k --device cuda
+    python bench/bench_diffusion.py --recipes cddpm-pixel-mnist5k --device cuda --seeds 1 --merge
     python bench/bench_diffusion.py --floor-noise
 
 Timings on a shared machine are noisy: run when the machine is otherwise idle.
@@ -143,7 +144,7 @@ def run_recipes(args) -> int:
                        "train_seconds": round(m["train_seconds"], 1),
                        "autoencoder_seconds": round(m["autoencoder_seconds"], 1),
                        "sample_seconds": round(m["sample_seconds"], 1),
-                       "wall_seconds": round(wall, 1)}
+                       "wall_seconds": round(wall, 1), "measured_unix": int(time.time())}
                 if name == "ddpm-toy2d":
                     row.update(mmd=m["mmd"], mmd_data=m["mmd_data"])
                 else:
@@ -194,11 +195,26 @@ def run_recipes(args) -> int:
         sel = [r for r in rows if r["recipe"] == name and "classifier_fid" in r]
         if len(sel) > 1:
             print(f"{name}: median FID {statistics.median(r['classifier_fid'] for r in sel):.2f}")
-    save_json(args.out, {"machine": {**machine_info(args.threads),
-                                     "device": _device_name(args.device)},
-                         "measured_unix": int(time.time()), "rows": rows,
-                         "steps_table": tables})
+    record = {"machine": {**machine_info(args.threads), "device": _device_name(args.device)},
+              "measured_unix": int(time.time()), "rows": rows, "steps_table": tables}
+    if args.merge and Path(args.out).exists():
+        record = merge_results(json.loads(Path(args.out).read_text()), record)
+    save_json(args.out, record)
     return 0 if all(r["meets_target"] for r in rows) else 1
+
+
+def merge_results(old: dict, new: dict) -> dict:
+    """``new`` with the rows and steps tables of ``old`` that it did not measure again.
+
+    A row is known by its (recipe, seed); a steps table by its recipe. Kept rows stay in their
+    old order, before the new ones, so seeds measured in separate runs (one GPU call each, say)
+    build up one file.
+    """
+    fresh = {(r["recipe"], r["seed"]) for r in new["rows"]}
+    when = {"measured_unix": old.get("measured_unix")}  # rows written before rows carried it
+    rows = [{**when, **r} for r in old.get("rows", []) if (r["recipe"], r["seed"]) not in fresh]
+    tables = {k: v for k, v in old.get("steps_table", {}).items() if k not in new["steps_table"]}
+    return {**new, "rows": rows + new["rows"], "steps_table": {**tables, **new["steps_table"]}}
 
 
 def _device_name(device: str) -> str:
@@ -314,6 +330,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+")
     p.add_argument("--seconds", type=float, default=300.0)
     p.add_argument("--out")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of OUT for recipes and seeds this run does not measure")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(__file__).resolve().parent / "results"
