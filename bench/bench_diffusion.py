@@ -11,8 +11,10 @@ Targets (issue 8), on 2 CPU cores:
 And on a GPU (full mode): ``ddpm-pixel-mnist5k`` within 2x of the real-data floor (the
 classifier-FID of the 1,000 real test digits, :func:`genlib.metrics.real_floor`), every class at
 least 7%; its seconds are recorded, not targeted. ``--device cuda`` writes
-bench/results/diffusion_gpu.json. ``cddpm-pixel-mnist5k``, the same model told the digit, draws
-100 samples of each digit like the stratified test split, so it meets the floor like for like.
+bench/results/diffusion_gpu.json (``--merge`` keeps the rows of runs made one seed at a time).
+``cddpm-pixel-mnist5k``, the same model told the digit, draws 100 samples of each digit like the
+stratified test split, so it is compared with the floor like for like; the unconditional model's
+random class counts alone cost about 0.1 (``--floor-noise``).
 
 ``--floor-noise`` (CPU, seconds) measures why the unconditional target is out of reach even for
 a perfect model: 1,000 independent samples hold random class counts, which a stratified floor

