@@ -171,7 +171,7 @@ def test_conditional_trains_on_labels_and_samples_every_digit_equally(tmp_path):
 
 def test_conditional_training_batches_pair_images_with_their_labels(tmp_path, monkeypatch):
     """Every training step shows the network each image with its own digit."""
-    from genlib.data import load
+    from genlib.data import BatchIterator, load
     from genlib.nn import UNet
 
     data = load("mnist5k", "train")
@@ -184,8 +184,6 @@ def test_conditional_training_batches_pair_images_with_their_labels(tmp_path, mo
         return forward(self, x, t, labels)
 
     monkeypatch.setattr(UNet, "forward", spy)
-    from genlib.data import BatchIterator
-
     train(dataclasses.replace(TINY_COND, eval_samples=130), None, budget=Budget(steps=2),
           progress=False)
     it = BatchIterator(small, data.labels.long(), batch_size=8, seed=0)
